@@ -1,0 +1,1 @@
+"""The Quectel BC26 NB-IoT (LwM2M) integration."""

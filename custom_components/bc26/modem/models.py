@@ -1,0 +1,74 @@
+"""Plain data types of the BC26 modem library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import enum
+
+# (object, instance, resource) as in the manual's <obj_id>,<ins_id>,<res_id>.
+type ResourcePath = tuple[int, int, int]
+
+
+class DataMode(enum.IntEnum):
+    """<mode> of AT+QLWOPEN."""
+
+    DIRECT_PUSH = 0
+    BUFFER_ACCESS = 1
+
+
+class ConStatus(enum.IntEnum):
+    """<status> of AT+QLWDATASTATUS? (manual 3.9)."""
+
+    NOT_SENT = 0
+    WAITING = 1
+    FAILED = 2
+    TIMEOUT = 3
+    SUCCESS = 4
+    RESET = 5
+
+
+class NetworkRegistration(enum.IntEnum):
+    """<stat> of AT+CEREG (3GPP TS 27.007)."""
+
+    NOT_REGISTERED = 0
+    REGISTERED_HOME = 1
+    SEARCHING = 2
+    DENIED = 3
+    UNKNOWN = 4
+    REGISTERED_ROAMING = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ModemIdentity:
+    """What ATI, AT+CGMR and AT+CGSN=1 say about the module."""
+
+    manufacturer: str
+    model: str
+    revision: str
+    firmware: str
+    imei: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignalQuality:
+    """AT+CSQ: <rssi> as dBm (None when 99, not known) and <ber> (None when 99)."""
+
+    rssi_dbm: int | None
+    ber: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BufferRead:
+    """One AT+QLWRD answer: the bytes read and what is left of the current node."""
+
+    data: bytes
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    """One line of the bounded transcript kept for diagnostics."""
+
+    timestamp: float  # time.time()
+    direction: str  # "tx" (to the module) or "rx" (from the module)
+    text: str
