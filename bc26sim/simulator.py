@@ -208,10 +208,15 @@ class Bc26Simulator:
         await self.modem.reboot()
 
     async def unplug(self) -> None:
-        """Close the port: the host sees it go away. The module itself keeps running."""
+        """Close the port: the host sees it go away. The module itself keeps running.
+
+        The link goes too, as udev removes /dev/serial/by-id links of an unplugged
+        adapter; otherwise a reconnecting host could follow it into a stranger's pty.
+        """
         self._plugged = False
         self._pending.clear()
         if self._port is not None:
+            await self._port.remove_link()
             await self._port.close()
 
     async def replug(self) -> None:

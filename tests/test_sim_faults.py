@@ -127,7 +127,7 @@ async def test_banner_on_start_reaches_a_host_that_is_already_open(tmp_path: Pat
     assert not link.exists()
 
 
-async def test_unplug_and_replug_pty_keeps_the_link(tmp_path: Path) -> None:
+async def test_unplug_removes_the_link_and_replug_restores_it(tmp_path: Path) -> None:
     link = tmp_path / "ttyBC26"
     simulator = Bc26Simulator(time_scale=0.001)
     await simulator.start_pty(link)
@@ -137,6 +137,7 @@ async def test_unplug_and_replug_pty_keeps_the_link(tmp_path: Path) -> None:
         await registered(port)
         await simulator.unplug()
         assert not simulator.plugged
+        assert not link.exists()  # gone with the adapter, as udev does
         simulator.inject(b"lost\r\n")  # nobody to hear it
         with pytest.raises((EOFError, OSError)):
             await port.read_until(b"\r\n")
