@@ -8,7 +8,11 @@ import logging
 import pytest
 
 # Area-specific fixtures live in plugin modules, one per area.
-pytest_plugins: list[str] = ["tests.sim_fixtures", "tests.lwm2m_fixtures"]
+pytest_plugins: list[str] = [
+    "tests.sim_fixtures",
+    "tests.lwm2m_fixtures",
+    "tests.modem_fixtures",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -1,1 +1,77 @@
-"""BC26 modem library: a typed asyncio client for the BC26 LwM2M AT commands."""
+"""BC26 modem library: a typed asyncio client for the BC26 LwM2M AT commands.
+
+No Home Assistant import anywhere in this package: it could be published on its own.
+"""
+
+from .channel import AtChannel, Response
+from .commands import MAX_PAYLOAD, validate_endpoint, validate_server_host
+from .errors import (
+    CommandRejectedError,
+    InvalidArgumentError,
+    ModemError,
+    ModemRebootedError,
+    ModemTimeoutError,
+    NoResponseError,
+    PortError,
+    RegistrationError,
+    SendFailedError,
+    UnexpectedResponseError,
+)
+from .models import (
+    BufferRead,
+    ConStatus,
+    DataMode,
+    ModemIdentity,
+    NetworkRegistration,
+    ResourcePath,
+    SignalQuality,
+    Timeouts,
+    TranscriptLine,
+)
+from .modem import Bc26Modem
+from .urc import (
+    DataReceived,
+    IpAddressAssigned,
+    ModemRebooted,
+    NetworkRegistrationChanged,
+    ObserveRequest,
+    SimReady,
+    UnknownUrc,
+    UrcEvent,
+)
+
+__all__ = [
+    "MAX_PAYLOAD",
+    "AtChannel",
+    "Bc26Modem",
+    "BufferRead",
+    "CommandRejectedError",
+    "ConStatus",
+    "DataMode",
+    "DataReceived",
+    "InvalidArgumentError",
+    "IpAddressAssigned",
+    "ModemError",
+    "ModemIdentity",
+    "ModemRebooted",
+    "ModemRebootedError",
+    "ModemTimeoutError",
+    "NetworkRegistration",
+    "NetworkRegistrationChanged",
+    "NoResponseError",
+    "ObserveRequest",
+    "PortError",
+    "RegistrationError",
+    "ResourcePath",
+    "Response",
+    "SendFailedError",
+    "SignalQuality",
+    "SimReady",
+    "Timeouts",
+    "TranscriptLine",
+    "UnexpectedResponseError",
+    "UnknownUrc",
+    "UrcEvent",
+    "validate_endpoint",
+    "validate_server_host",
+]

@@ -39,3 +39,11 @@ class RegistrationError(ModemError):
 
 class SendFailedError(ModemError):
     """A confirmable send ended in SEND FAIL."""
+
+
+class ModemRebootedError(ModemError):
+    """The module restarted (boot banner) while a command waited for its answer."""
+
+
+class UnexpectedResponseError(ModemError):
+    """The module answered OK, but with information lines the command's parser cannot read."""

@@ -9,6 +9,23 @@ import enum
 type ResourcePath = tuple[int, int, int]
 
 
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long each stage of a command may take, in seconds.
+
+    `response`: the immediate answer (OK, ERROR, information lines); the manual gives
+    300 ms for every command but AT+QLWDEL, for which `delete` applies (manual: 5 s).
+    `final`: the later final result (CONNECT/UPDATE/CLOSE/SEND OK or FAIL; manual:
+    about 128 s). `open`: opening the port (a socket:// peer may not answer). Each
+    default is the manual's figure plus a margin for a slow UART or a busy host.
+    """
+
+    response: float = 1.0
+    delete: float = 6.0
+    final: float = 130.0
+    open: float = 10.0
+
+
 class DataMode(enum.IntEnum):
     """<mode> of AT+QLWOPEN."""
 

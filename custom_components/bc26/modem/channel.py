@@ -1,0 +1,499 @@
+r"""AtChannel: bytes <-> lines, echo, command/answer pairing, URC routing, timeouts.
+
+Receiving
+---------
+`\r\n`, `\n\r`, a bare `\r` and a bare `\n` all end a line; empty lines vanish, so
+the echo `AT+X\r` followed by `\r\nOK\r\n` reads as `AT+X`, `OK`. Bytes outside
+printable ASCII at either end of a line are line noise and dropped. A line longer
+than MAX_LINE is cut (and then almost surely reported as unknown). Each line is
+classified, in this order:
+
+1. a line of the ROM boot banner: the first one of a boot raises one `ModemRebooted`;
+   a command waiting for its answer fails with `ModemRebootedError`, and so do the
+   commands waiting for a later final result (the module forgot them);
+2. a line starting with `AT`: echo, of the current command or of a late one (no BC26
+   answer or URC starts so), whether or not ATE0 took effect;
+3. a final result (`OK`, `ERROR`, `+CME ERROR: <n>`): ends the current command's
+   immediate answer; with no command waiting it is a late answer and dropped;
+4. a known URC (table in urc.py), also in the middle of an answer: to subscribers;
+5. a later final result (`CONNECT OK` ...): to the command waiting for that kind
+   (even one still waiting for its OK); with none waiting it is an `UnknownUrc`;
+6. an information line the current command expects (its `AtCommand.accepts`);
+7. a line of a late answer of a command that timed out: dropped;
+8. anything else: `UnknownUrc`, never taken into an answer.
+
+Sending
+-------
+One command at a time (a lock), terminated by `\r`. The immediate answer has its own
+timeout (`Timeouts.response`, `Timeouts.delete` for AT+QLWDEL). A command with a later
+final result releases the line once OK came and waits (`Timeouts.final`) for that
+result while other commands run; a second command of the same kind (or a send while
+a CON result is pending) waits for the first to finish.
+
+Resynchronisation
+-----------------
+A command whose immediate answer timed out (or whose caller gave up, or that was in
+flight when the module rebooted) may still be answered later, and its late `OK`
+must never be taken for the next command's. The channel remembers such commands
+("stale") and, before the next command, sends a probe: a side-effect-free query
+whose information line no other command produces (`commands.SYNC_PROBES`). The
+module answers commands in order, so everything before the probe's own information
+line belongs to earlier commands: final results are dropped, stale information
+lines too. Once the probe's line and final result came, nothing older can follow,
+and the channel is in step. A probe that times out is itself stale, and the next
+probe is a different query, so a late answer of one probe is never taken for
+another's. When every probe has been sent unanswered within the last
+`Timeouts.final` seconds, the channel gives up (`NoResponseError`, nothing sent)
+until one expires, the port is reopened, or the module answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass, field
+import logging
+import re
+import time
+from typing import Any
+
+import serialx
+
+from .commands import LATER_RESULTS, SYNC_PROBES, AtCommand, Later
+from .errors import (
+    CommandRejectedError,
+    ModemRebootedError,
+    ModemTimeoutError,
+    NoResponseError,
+    PortError,
+)
+from .models import Timeouts, TranscriptLine
+from .urc import BANNER_END, ModemRebooted, UnknownUrc, UrcEvent, is_banner_line, parse_urc
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_LINE = 4096  # characters; a full-size hex URC is about 1,060
+SHOWN_OF_OVERLONG = 80  # characters of a cut line that are kept
+STALE_MEMORY = 16  # timed-out commands whose late answers are recognised
+CLOSE_TIMEOUT = 5.0  # seconds for the port to close before it is aborted
+
+_TERMINATORS = re.compile(rb"[\r\n]+")
+_NOISE = "".join(chr(code) for code in range(256) if not 0x21 <= code <= 0x7E)
+_FINALS = frozenset(("OK", "ERROR"))
+_CME = "+CME ERROR:"
+
+type UrcCallback = Callable[[UrcEvent], None]
+type LostCallback = Callable[[Exception | None], None]
+
+
+class LineReader:
+    """Cuts a byte stream into lines, in one pass over each byte; bounded by MAX_LINE."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._max_line = max_line
+        self._partial = bytearray()
+        self._overlong = False
+        self.overlong_lines = 0
+
+    def feed(self, data: bytes) -> list[str]:
+        """The non-empty lines that `data` completes, noise stripped."""
+        pieces = _TERMINATORS.split(data)
+        lines: list[str] = []
+        for piece in pieces[:-1]:
+            self._extend(piece)
+            line = self._take()
+            if line:
+                lines.append(line)
+        self._extend(pieces[-1])
+        return lines
+
+    def clear(self) -> None:
+        """Forget a partial line."""
+        self._partial.clear()
+        self._overlong = False
+
+    def _extend(self, piece: bytes) -> None:
+        room = self._max_line - len(self._partial)
+        if len(piece) > room:
+            self._partial += piece[:room]
+            self._overlong = True
+        else:
+            self._partial += piece
+
+    def _take(self) -> str:
+        line = self._partial.decode("latin-1").strip(_NOISE)
+        self._partial.clear()
+        if self._overlong:
+            self._overlong = False
+            self.overlong_lines += 1
+            return f"{line[:SHOWN_OF_OVERLONG]}..."
+        return line
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A command's information lines and, if it has one, its later final result."""
+
+    lines: tuple[str, ...]
+    later_ok: bool | None = None
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """The command on the line now, waiting for its immediate answer."""
+
+    command: AtCommand
+    done: asyncio.Future[tuple[str, ...]]
+    later: asyncio.Future[bool] | None
+    lines: list[str] = field(default_factory=list)
+    info_seen: bool = False
+    written: bool = False
+    abandoned: bool = False
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as seen: its awaiter may have been cancelled meanwhile."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _cme_code(line: str) -> int | None:
+    code = line.removeprefix(_CME).strip()
+    return int(code) if code.isdigit() and code.isascii() and len(code) <= 6 else None
+
+
+class AtChannel(asyncio.Protocol):
+    """The AT conversation over one serial connection (serialx URL)."""
+
+    def __init__(self, timeouts: Timeouts | None = None, transcript_size: int = 200) -> None:
+        self.timeouts = timeouts or Timeouts()
+        self._reader = LineReader()
+        self._transport: serialx.BaseSerialTransport | None = None
+        self._closing = False
+        self._lost: PortError | None = None
+        self._command_lock = asyncio.Lock()
+        self._kind_locks = {kind: asyncio.Lock() for kind in Later}
+        self._exchange: _Exchange | None = None
+        self._later: dict[Later, asyncio.Future[bool]] = {}
+        self._stale: deque[AtCommand] = deque(maxlen=STALE_MEMORY)
+        self._probes_out: dict[str, float] = {}  # probe text -> loop time it was sent
+        self._in_banner = False
+        self._subscribers: list[UrcCallback] = []
+        self._lost_callbacks: list[LostCallback] = []
+        self._transcript: deque[TranscriptLine] = deque(maxlen=max(transcript_size, 0))
+        self.late_lines = 0  # parts of late answers dropped (diagnostics)
+
+    # ------------------------------------------------------------------ port
+
+    @property
+    def is_open(self) -> bool:
+        """The port is open and not lost."""
+        return self._transport is not None and not self._transport.is_closing()
+
+    @property
+    def in_step(self) -> bool:
+        """No late answer can be pending (no command timed out since the last probe)."""
+        return not self._stale
+
+    async def open(self, url: str, baudrate: int) -> None:
+        """Open `url` with serialx; PortError if it cannot be opened."""
+        if self._transport is not None:
+            return
+        self._reset()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.timeouts.open):
+                transport, _ = await serialx.create_serial_connection(
+                    loop, lambda: self, url, baudrate=baudrate
+                )
+        except (OSError, TimeoutError, ValueError, serialx.SerialException) as err:
+            raise PortError(f"cannot open {url}: {err!r}") from err
+        self._transport = transport
+
+    async def close(self) -> None:
+        """Close the port; idempotent. Pending commands fail with PortError."""
+        transport = self._transport
+        if transport is None:
+            return
+        self._closing = True
+        transport.close()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await transport.wait_closed()
+        except TimeoutError:  # pragma: no cover - a port that will not close
+            transport.abort()
+        self._transport = None
+
+    def _reset(self) -> None:
+        self._reader.clear()
+        self._closing = False
+        self._lost = None
+        self._exchange = None
+        self._later.clear()
+        self._stale.clear()
+        self._probes_out.clear()
+        self._in_banner = False
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """serialx opened the port (`open` keeps the transport it returns)."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The port closed: by `close`, or lost (unplugged, peer gone)."""
+        self._transport = None
+        if self._closing:
+            error = PortError("the serial port was closed")
+        else:
+            error = PortError(f"the serial port was lost: {exc!r}")
+            error.__cause__ = exc
+        self._lost = error
+        self._fail_pending(error)
+        if not self._closing:
+            _LOGGER.debug("port lost: %r", exc)
+            for callback in list(self._lost_callbacks):
+                try:
+                    callback(error)
+                except Exception:  # one broken callback must not keep the others from hearing
+                    _LOGGER.exception("error in a connection-lost callback")
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the module, in any chunking."""
+        for line in self._reader.feed(data):
+            self._on_line(line)
+
+    # ------------------------------------------------------------------ subscribers
+
+    def subscribe(self, callback: UrcCallback) -> Callable[[], None]:
+        """Call `callback` with every URC event, in order; returns the unsubscribe function."""
+        self._subscribers.append(callback)
+        return lambda: _discard(self._subscribers, callback)
+
+    def on_connection_lost(self, callback: LostCallback) -> Callable[[], None]:
+        """Call `callback` with a PortError when the port is lost (not on `close`)."""
+        self._lost_callbacks.append(callback)
+        return lambda: _discard(self._lost_callbacks, callback)
+
+    @property
+    def transcript(self) -> list[TranscriptLine]:
+        """The last lines sent and received (one bounded record, both directions), oldest first."""
+        return list(self._transcript)
+
+    def _emit(self, event: UrcEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a subscriber's bug must not break the channel
+                _LOGGER.exception("error in a URC subscriber handling %s", event)
+
+    def _record(self, direction: str, text: str) -> None:
+        self._transcript.append(TranscriptLine(time.time(), direction, text))
+
+    # ------------------------------------------------------------------ receiving
+
+    def _on_line(self, line: str) -> None:
+        _LOGGER.debug("rx %s", line)
+        self._record("rx", line)
+        if is_banner_line(line):
+            self._banner(line)
+            return
+        self._in_banner = False
+        if not line.startswith(("AT", "at")):  # else echo, ours or a late one
+            self._route(line)
+
+    def _route(self, line: str) -> None:
+        if line in _FINALS or line.startswith(_CME):
+            self._final(line)
+            return
+        event = parse_urc(line)
+        if event is not None:
+            self._emit(event)
+            return
+        later = LATER_RESULTS.get(line)
+        if later is not None:
+            self._later_result(line, *later)
+            return
+        self._information(line)
+
+    def _information(self, line: str) -> None:
+        exchange = self._exchange
+        if exchange is not None and exchange.command.accepts(line):
+            exchange.lines.append(line)
+            exchange.info_seen = True
+        elif any(command.accepts(line) for command in self._stale):
+            self.late_lines += 1
+        else:
+            self._emit(UnknownUrc(line))
+
+    def _banner(self, line: str) -> None:
+        if not self._in_banner:
+            self._in_banner = True
+            self._emit(ModemRebooted())
+            self._fail_pending(ModemRebootedError("the module restarted"))
+        if line == BANNER_END:
+            self._in_banner = False
+
+    def _final(self, line: str) -> None:
+        exchange = self._exchange
+        if exchange is None or exchange.done.done():
+            self.late_lines += 1  # the answer of a command that timed out or was given up
+            return
+        if exchange.command.needs_info and not exchange.info_seen:
+            self.late_lines += 1  # an earlier command's, before the probe's own answer
+            return
+        self._exchange = None
+        if line != "OK":
+            error = CommandRejectedError(exchange.command.text, _cme_code(line))
+            exchange.done.set_exception(error)
+            return
+        later = exchange.command.later
+        if later is not None and exchange.later is not None and not exchange.later.done():
+            self._later[later] = exchange.later
+        exchange.done.set_result(tuple(exchange.lines))
+
+    def _later_result(self, line: str, kind: Later, ok: bool) -> None:
+        future = self._later.pop(kind, None)
+        if future is not None and not future.done():
+            future.set_result(ok)
+            return
+        exchange = self._exchange
+        if exchange is not None and exchange.command.later is kind and exchange.later is not None:
+            # Before the command's own OK: taken all the same, should a firmware do that.
+            if not exchange.later.done():
+                exchange.later.set_result(ok)
+            return
+        self._emit(UnknownUrc(line))
+
+    def _fail_pending(self, error: Exception) -> None:
+        """Fail the command on the line and every wait for a later result."""
+        exchange = self._exchange
+        if exchange is not None:
+            self._exchange = None
+            self._abandon(exchange)
+            if not exchange.done.done():
+                exchange.done.set_exception(error)
+        for future in self._later.values():
+            if not future.done():
+                future.set_exception(error)
+        self._later.clear()
+
+    # ------------------------------------------------------------------ sending
+
+    async def execute(self, command: AtCommand) -> Response:
+        """Send `command`; return its information lines (and later result, if any).
+
+        Raises CommandRejectedError, ModemTimeoutError, ModemRebootedError, PortError
+        or NoResponseError (see Resynchronisation above).
+        """
+        kind = command.waits_for
+        if kind is None:
+            return Response(await self._immediate(command, None))
+        async with self._kind_locks[kind]:
+            later: asyncio.Future[bool] | None = None
+            if command.later is not None:
+                later = asyncio.get_running_loop().create_future()
+                later.add_done_callback(_retrieve)
+            lines = await self._immediate(command, later)
+            if later is None:
+                return Response(lines)
+            return Response(lines, await self._await_later(command, later))
+
+    async def _immediate(
+        self, command: AtCommand, later: asyncio.Future[bool] | None
+    ) -> tuple[str, ...]:
+        async with self._command_lock:
+            if self._stale:
+                await self._resync()
+            return await self._exchange_once(command, later)
+
+    async def _exchange_once(
+        self, command: AtCommand, later: asyncio.Future[bool] | None
+    ) -> tuple[str, ...]:
+        done: asyncio.Future[tuple[str, ...]] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)
+        exchange = _Exchange(command, done, later)
+        self._write(command.text)
+        exchange.written = True
+        self._exchange = exchange
+        timeout = self.timeouts.delete if command.slow else self.timeouts.response
+        try:
+            async with asyncio.timeout(timeout):
+                return await done
+        except TimeoutError:
+            self._abandon(exchange)
+            raise ModemTimeoutError(f"no answer to {command.text} within {timeout} s") from None
+        except asyncio.CancelledError:
+            self._abandon(exchange)
+            raise
+        finally:
+            if self._exchange is exchange:
+                self._exchange = None
+
+    def _abandon(self, exchange: _Exchange) -> None:
+        """Remember a written command whose answer may still come."""
+        answered = exchange.done.done() and not exchange.done.cancelled()
+        if exchange.abandoned or not exchange.written or answered:
+            return
+        exchange.abandoned = True
+        if exchange.command.needs_info:
+            self._probes_out[exchange.command.text] = asyncio.get_running_loop().time()
+        self._stale.append(exchange.command)
+
+    async def _await_later(self, command: AtCommand, later: asyncio.Future[bool]) -> bool:
+        try:
+            async with asyncio.timeout(self.timeouts.final):
+                return await later
+        except TimeoutError:
+            raise ModemTimeoutError(
+                f"no final result for {command.text} within {self.timeouts.final} s"
+            ) from None
+        finally:
+            if command.later is not None and self._later.get(command.later) is later:
+                del self._later[command.later]
+
+    async def _resync(self) -> None:
+        probe = self._pick_probe()
+        _LOGGER.debug("resynchronising with %s", probe.text)
+        try:
+            await self._exchange_once(probe, None)
+        except CommandRejectedError:
+            pass  # rejected after its own information line: in step all the same
+        except ModemTimeoutError as err:
+            raise ModemTimeoutError(
+                f"the module did not answer {probe.text} after an earlier timeout"
+            ) from err
+        self._stale.clear()
+        self._probes_out.clear()
+
+    def _pick_probe(self) -> AtCommand:
+        now = asyncio.get_running_loop().time()
+        for text, sent in list(self._probes_out.items()):
+            if now - sent > self.timeouts.final:
+                del self._probes_out[text]
+        for probe in SYNC_PROBES:
+            if probe.text not in self._probes_out:
+                return probe
+        raise NoResponseError(
+            "the module has not answered several commands; nothing sent until it does "
+            "(reopen the port to start afresh)"
+        )
+
+    def _write(self, text: str) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise self._lost or PortError("the serial port is not open")
+        _LOGGER.debug("tx %s", text)
+        self._record("tx", text)
+        try:
+            transport.write(text.encode("ascii") + b"\r")
+        except (OSError, RuntimeError) as err:  # pragma: no cover - serialx raises here only
+            # for a port it marked broken before telling the protocol
+            raise PortError(f"cannot write to the serial port: {err!r}") from err
+
+
+def _discard[T](items: list[T], item: T) -> None:
+    """Remove `item` once if present (unsubscribing twice is harmless)."""
+    with contextlib.suppress(ValueError):
+        items.remove(item)

@@ -1,0 +1,220 @@
+"""`Bc26Modem`: the typed asyncio API of a BC26 speaking LwM2M through AT commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from . import commands
+from .channel import AtChannel, LostCallback, Response, UrcCallback
+from .commands import AtCommand
+from .errors import (
+    InvalidArgumentError,
+    ModemRebootedError,
+    ModemTimeoutError,
+    NoResponseError,
+    RegistrationError,
+    SendFailedError,
+)
+from .models import (
+    BufferRead,
+    ConStatus,
+    DataMode,
+    ModemIdentity,
+    NetworkRegistration,
+    ResourcePath,
+    SignalQuality,
+    Timeouts,
+    TranscriptLine,
+)
+from .urc import ModemRebooted, UrcEvent
+
+
+class Bc26Modem:
+    """A BC26 on a serial port (any serialx URL: a device, `socket://`, `rfc2217://` ...).
+
+    Every method raises only `ModemError` subclasses: `PortError` when the port is not
+    open or is lost during the call, `ModemTimeoutError`, `CommandRejectedError`,
+    `ModemRebootedError` (the module restarted during the call) and the specific
+    errors named on each method. Calls may overlap: the channel runs one command at a
+    time and lets commands run while another waits for its later final result.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        timeouts: Timeouts | None = None,
+        transcript_size: int = 200,
+    ) -> None:
+        self.url = url
+        self.baudrate = baudrate
+        self.timeouts = timeouts or Timeouts()
+        self._channel = AtChannel(self.timeouts, transcript_size)
+        self._registered = False
+        self._channel.subscribe(self._on_event)
+
+    # ------------------------------------------------------------------ port
+
+    async def open(self) -> None:
+        """Open the port (PortError if it cannot be); never blocks the event loop."""
+        await self._channel.open(self.url, self.baudrate)
+
+    async def close(self) -> None:
+        """Close the port; idempotent."""
+        await self._channel.close()
+
+    @property
+    def is_open(self) -> bool:
+        """The port is open and not lost."""
+        return self._channel.is_open
+
+    @property
+    def registered(self) -> bool:
+        """Registered with the platform, as far as the results this modem saw tell."""
+        return self._registered
+
+    # ------------------------------------------------------------------ events
+
+    def subscribe(self, callback: UrcCallback) -> Callable[[], None]:
+        """Call `callback(event)` for every URC, in order, on the event loop.
+
+        An exception in a callback is logged and does not stop the others. Returns
+        the function that unsubscribes.
+        """
+        return self._channel.subscribe(callback)
+
+    def on_connection_lost(self, callback: LostCallback) -> Callable[[], None]:
+        """Call `callback(PortError)` once when the port is lost (not after `close`)."""
+        return self._channel.on_connection_lost(callback)
+
+    @property
+    def transcript(self) -> list[TranscriptLine]:
+        """The last lines sent ("tx") and received ("rx"), with timestamps; bounded."""
+        return self._channel.transcript
+
+    def _on_event(self, event: UrcEvent) -> None:
+        if isinstance(event, ModemRebooted):
+            self._registered = False  # the module lost its LwM2M context
+
+    async def _run(self, command: AtCommand) -> Response:
+        return await self._channel.execute(command)
+
+    # ------------------------------------------------------------------ identity
+
+    async def probe(self, attempts: int = 3) -> None:
+        """`AT` until OK (NoResponseError after `attempts`), then ATE0 and AT+CMEE=1."""
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise InvalidArgumentError(f"attempts must be a positive integer, not {attempts!r}")
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                await self._run(commands.build_attention())
+                break
+            except (ModemTimeoutError, ModemRebootedError) as err:
+                last = err
+        else:
+            raise NoResponseError(f"no answer to AT on {self.url}") from last
+        await self._run(commands.build_echo(False))
+        await self._run(commands.build_error_format(1))
+
+    async def identify(self) -> ModemIdentity:
+        """ATI, AT+CGMR and AT+CGSN=1: who the module is."""
+        manufacturer, model, revision = commands.parse_identity(
+            (await self._run(commands.build_identity())).lines
+        )
+        firmware = commands.parse_firmware((await self._run(commands.build_firmware())).lines)
+        imei = commands.parse_imei((await self._run(commands.build_imei())).lines)
+        return ModemIdentity(manufacturer, model, revision, firmware, imei)
+
+    # ------------------------------------------------------------------ configuration
+
+    async def delete_context(self) -> None:
+        """AT+QLWDEL: forget server, endpoint, objects and registration (up to 5 s)."""
+        await self._run(commands.build_delete_context())
+        self._registered = False
+
+    async def set_server(self, host: str, port: int) -> None:
+        """AT+QLWSERV: the platform's address and UDP port."""
+        await self._run(commands.build_server(host, port))
+
+    async def set_endpoint(self, name: str) -> None:
+        """AT+QLWCONF: the endpoint name the module registers with."""
+        await self._run(commands.build_endpoint(name))
+
+    async def add_object(self, obj: int, instance: int, resources: Sequence[int] = ()) -> None:
+        """AT+QLWADDOBJ: declare an object instance and its resources."""
+        await self._run(commands.build_add_object(obj, instance, resources))
+
+    async def delete_object(self, obj: int) -> None:
+        """AT+QLWDELOBJ; when registered, also waits for the UPDATE result that follows.
+
+        RegistrationError on UPDATE FAIL (the object is deleted all the same).
+        """
+        response = await self._run(commands.build_delete_object(obj, self._registered))
+        if response.later_ok is False:
+            raise RegistrationError(f"UPDATE FAIL after deleting object {obj}")
+
+    async def set_data_format(self, send_hex: bool = True, recv_hex: bool = True) -> None:
+        """AT+QLWCFG="dataformat": hex (True) or text, for each direction.
+
+        `send`, `read_buffer` and `DataReceived.data` expect hex; the integration
+        always sets both.
+        """
+        await self._run(commands.build_data_format(send_hex, recv_hex))
+
+    # ------------------------------------------------------------------ registration
+
+    async def register(self, mode: DataMode) -> None:
+        """AT+QLWOPEN=<mode>; returns on CONNECT OK, RegistrationError on CONNECT FAIL."""
+        response = await self._run(commands.build_register(mode))
+        self._registered = bool(response.later_ok)
+        if not response.later_ok:
+            raise RegistrationError("CONNECT FAIL")
+
+    async def update(self) -> None:
+        """AT+QLWUPDATE; returns on UPDATE OK, RegistrationError on UPDATE FAIL."""
+        response = await self._run(commands.build_update())
+        if not response.later_ok:
+            raise RegistrationError("UPDATE FAIL")
+
+    async def deregister(self) -> None:
+        """AT+QLWCLOSE; returns on CLOSE OK, RegistrationError on CLOSE FAIL."""
+        response = await self._run(commands.build_deregister())
+        self._registered = False  # unregistered after either result
+        if not response.later_ok:
+            raise RegistrationError("CLOSE FAIL")
+
+    # ------------------------------------------------------------------ data
+
+    async def send(self, path: ResourcePath, data: bytes, confirmable: bool = False) -> None:
+        """AT+QLWDATASEND in hex: NON returns at OK; CON at SEND OK (SendFailedError on FAIL).
+
+        A send waits while an earlier CON send waits for its result (manual 3.8).
+        """
+        response = await self._run(commands.build_send(path, data, confirmable))
+        if confirmable and not response.later_ok:
+            raise SendFailedError(f"SEND FAIL for {len(data)} bytes to {path}")
+
+    async def read_buffer(self, max_length: int = commands.MAX_PAYLOAD) -> BufferRead:
+        """AT+QLWRD: up to `max_length` bytes of the oldest node; BufferRead(b"", 0) if empty."""
+        return commands.parse_read((await self._run(commands.build_read(max_length))).lines)
+
+    async def con_status(self) -> ConStatus:
+        """AT+QLWDATASTATUS?: how the last CON message went."""
+        return commands.parse_con_status((await self._run(commands.build_con_status())).lines)
+
+    # ------------------------------------------------------------------ radio
+
+    async def signal(self) -> SignalQuality:
+        """AT+CSQ as dBm."""
+        return commands.parse_signal((await self._run(commands.build_signal())).lines)
+
+    async def network_registration(self) -> NetworkRegistration:
+        """AT+CEREG?: the EPS network registration status."""
+        response = await self._run(commands.build_network_registration())
+        return commands.parse_network_registration(response.lines)
+
+    async def ip_address(self) -> str | None:
+        """AT+CGPADDR=1: the PDN address, None when there is none."""
+        return commands.parse_ip_address((await self._run(commands.build_ip_address())).lines)

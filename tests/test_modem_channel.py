@@ -1,0 +1,493 @@
+"""AtChannel over a real pseudo-terminal whose module end the test drives byte by byte."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import logging
+
+import pytest
+
+from custom_components.bc26.modem import (
+    AtChannel,
+    Bc26Modem,
+    CommandRejectedError,
+    DataMode,
+    DataReceived,
+    IpAddressAssigned,
+    ModemError,
+    ModemRebooted,
+    ModemRebootedError,
+    ModemTimeoutError,
+    NoResponseError,
+    ObserveRequest,
+    PortError,
+    SimReady,
+    Timeouts,
+    UnexpectedResponseError,
+    UnknownUrc,
+    commands,
+)
+from custom_components.bc26.modem.channel import MAX_LINE, LineReader
+from tests.modem_fixtures import WAIT, Events, ModuleSide
+
+SHORT = Timeouts(response=0.3, delete=0.6, final=1.0, open=5.0)
+OBSERVE = "+QLWOBSERVE: 0,19,0,0"
+
+
+@pytest.fixture
+async def channel(module_side: ModuleSide) -> AsyncIterator[AtChannel]:
+    """An AtChannel opened on the test's pseudo-terminal."""
+    at = AtChannel(SHORT, transcript_size=50)
+    await at.open(module_side.path, 115200)
+    yield at
+    await at.close()
+
+
+@pytest.fixture
+def events(channel: AtChannel) -> Events:
+    """The channel's URC events."""
+    received = Events()
+    channel.subscribe(received)
+    return received
+
+
+def _start(channel: AtChannel, command: commands.AtCommand) -> asyncio.Task[object]:
+    return asyncio.create_task(channel.execute(command))
+
+
+async def _unanswered(
+    channel: AtChannel, module_side: ModuleSide, command: commands.AtCommand
+) -> str:
+    """Send `command`, let it time out unanswered; return the line the module received."""
+    task = _start(channel, command)
+    line = await module_side.command()
+    with pytest.raises(ModemTimeoutError):
+        await task
+    return line
+
+
+# ---------------------------------------------------------------------- line framing
+
+
+def test_line_reader_endings_and_noise() -> None:
+    reader = LineReader()
+    data = b"a\r\nb\n\rc\rd\n\r\n\r\n\x00\xff e \x1b\r\npartial"
+    assert reader.feed(data) == ["a", "b", "c", "d", "e"]
+    assert reader.feed(b" line\r") == ["partial line"]
+
+
+def test_line_reader_split_anywhere() -> None:
+    data = b"\r\n+QLWOBSERVE: 0,19,0,0\r\nF1: 0000 0000\n\rOK\r\n"
+    for size in range(1, len(data)):
+        reader = LineReader()
+        lines = [line for start in range(0, len(data), size)
+                 for line in reader.feed(data[start : start + size])]  # fmt: skip
+        assert lines == ["+QLWOBSERVE: 0,19,0,0", "F1: 0000 0000", "OK"]
+
+
+def test_line_reader_cuts_overlong_lines() -> None:
+    reader = LineReader(max_line=16)
+    lines = reader.feed(b"0123456789" * 5 + b"\r\nnext\r\n")
+    assert lines == ["0123456789012345...", "next"]
+    assert reader.overlong_lines == 1
+
+
+# ---------------------------------------------------------------------- one command at a time
+
+
+async def test_answer_lines_and_echo_are_paired(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    task = _start(channel, commands.build_signal())
+    assert await module_side.command() == "AT+CSQ"
+    module_side.answer("+CSQ: 23,0", echo="AT+CSQ")
+    response = await task
+    assert response.lines == ("+CSQ: 23,0",)  # type: ignore[attr-defined]
+    assert channel.in_step
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\n\r", b"\r", b"\n"])
+async def test_every_line_ending(
+    channel: AtChannel, module_side: ModuleSide, ending: bytes
+) -> None:
+    task = _start(channel, commands.build_identity())
+    await module_side.command()
+    module_side.write(ending.join([b"ATI", b"Quectel_Ltd", b"Quectel_BC26", b"Revision: R", b"OK"])
+                      + ending)  # fmt: skip
+    response = await task
+    assert response.lines == ("Quectel_Ltd", "Quectel_BC26", "Revision: R")  # type: ignore[attr-defined]
+
+
+async def test_answer_split_in_single_bytes(channel: AtChannel, module_side: ModuleSide) -> None:
+    task = _start(channel, commands.build_imei())
+    await module_side.command()
+    for byte in b"AT+CGSN=1\r\r\n+CGSN: 866971030001361\r\n\r\nOK\r\n":
+        module_side.write(bytes([byte]))
+        await asyncio.sleep(0)
+    assert (await task).lines == ("+CGSN: 866971030001361",)  # type: ignore[attr-defined]
+
+
+async def test_rejections_carry_the_code(channel: AtChannel, module_side: ModuleSide) -> None:
+    for final, code in (("ERROR", None), ("+CME ERROR: 50", 50), ("+CME ERROR: unknown", None)):
+        task = _start(channel, commands.build_update())
+        await module_side.command()
+        module_side.answer(final=final)
+        with pytest.raises(CommandRejectedError) as caught:
+            await task
+        assert (caught.value.command, caught.value.code) == ("AT+QLWUPDATE", code)
+
+
+async def test_urcs_inside_an_answer_go_to_subscribers(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    task = _start(channel, commands.build_read(4))
+    await module_side.command()
+    module_side.write(
+        b"\r\n+QLWRD: 2,2\r\n+QLWDATARECV: 19,1,0,1,01\r\nAAAA\r\n"
+        b"\r\n+IP: 10.0.0.9\r\n\r\n+QFOO: 1\r\n\r\nOK\r\n"
+    )
+    assert (await task).lines == ("+QLWRD: 2,2", "AAAA")  # type: ignore[attr-defined]
+    assert events.received == [
+        DataReceived((19, 1, 0), 1, b"\x01"),
+        IpAddressAssigned("10.0.0.9"),
+        UnknownUrc("+QFOO: 1"),
+    ]
+
+
+async def test_idle_lines(channel: AtChannel, module_side: ModuleSide, events: Events) -> None:
+    module_side.write(
+        b"\r\nOK\r\n"  # a stray final result: dropped
+        b"AT+CSQ\r"  # a stray echo: dropped
+        b"\r\n+CSQ: 23,0\r\n"  # an answer nobody asked for: reported
+        b"\r\nCONNECT OK\r\n"  # a later result nobody waits for: reported
+        b"\r\n+CPIN: READY\r\n"
+    )
+    received = await events.wait_count(3)
+    assert received == [UnknownUrc("+CSQ: 23,0"), UnknownUrc("CONNECT OK"), SimReady("READY")]
+    assert channel.late_lines == 1
+
+
+async def test_overlong_line_is_reported_cut(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    module_side.write(b"x" * (MAX_LINE + 100) + b"\r\n" + OBSERVE.encode() + b"\r\n")
+    received = await events.wait_count(2)
+    assert received[1] == ObserveRequest((19, 0, 0), cancel=False)
+    assert isinstance(received[0], UnknownUrc)
+    assert received[0].line.endswith("...")
+    assert len(received[0].line) < 100
+
+
+# ---------------------------------------------------------------------- later final results
+
+
+async def test_later_result_and_other_commands_meanwhile(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    register = _start(channel, commands.build_register(DataMode.DIRECT_PUSH))
+    assert await module_side.command() == "AT+QLWOPEN=0"
+    module_side.answer()
+    signal = _start(channel, commands.build_signal())
+    assert await module_side.command() == "AT+CSQ"  # the line is free while CONNECT is awaited
+    module_side.answer("+CSQ: 10,0")
+    assert (await signal).lines == ("+CSQ: 10,0",)  # type: ignore[attr-defined]
+    assert not register.done()
+    module_side.write(b"\r\nCONNECT FAIL\r\n")
+    assert (await register).later_ok is False  # type: ignore[attr-defined]
+
+
+async def test_ok_and_later_result_in_one_read(channel: AtChannel, module_side: ModuleSide) -> None:
+    task = _start(channel, commands.build_send((19, 0, 0), b"\x01", True))
+    await module_side.command()
+    module_side.write(b"\r\nOK\r\n\r\nSEND OK\r\n")
+    assert (await task).later_ok is True  # type: ignore[attr-defined]
+
+
+async def test_later_result_before_the_ok_is_kept(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    task = _start(channel, commands.build_deregister())
+    await module_side.command()
+    module_side.write(b"\r\nCLOSE OK\r\n\r\nOK\r\n")
+    assert (await task).later_ok is True  # type: ignore[attr-defined]
+    assert events.received == []
+
+
+async def test_a_send_waits_for_the_pending_con_result(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    con = _start(channel, commands.build_send((19, 0, 0), b"\x01", True))
+    await module_side.command()
+    module_side.answer()
+    non = _start(channel, commands.build_send((19, 0, 0), b"\x02", False))
+    await asyncio.sleep(0.05)
+    assert module_side.pending == b""  # the NON send is held back (manual 3.8 note 1)
+    module_side.write(b"\r\nSEND FAIL\r\n")
+    assert (await con).later_ok is False  # type: ignore[attr-defined]
+    assert await module_side.command() == "AT+QLWDATASEND=19,0,0,1,02,0x0000"
+    module_side.answer()
+    assert (await non).later_ok is None  # type: ignore[attr-defined]
+
+
+async def test_later_result_timeout(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    task = _start(channel, commands.build_update())
+    await module_side.command()
+    module_side.answer()
+    with pytest.raises(ModemTimeoutError, match="final result"):
+        await task
+    module_side.write(b"\r\nUPDATE OK\r\n")  # too late: reported, not kept for the next update
+    assert await events.wait_count(1) == [UnknownUrc("UPDATE OK")]
+    assert channel.in_step  # the immediate answer came: nothing to resynchronise
+
+
+# ---------------------------------------------------------------------- timeouts, resynchronising
+
+
+async def test_late_answer_is_never_taken_for_the_next_command(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    assert await _unanswered(channel, module_side, commands.build_identity()) == "ATI"
+    assert not channel.in_step
+    imei = _start(channel, commands.build_imei())
+    # Before the next command, a probe; the late answer of ATI comes first, as it would.
+    assert await module_side.command() == "AT+CMEE?"
+    module_side.answer("Quectel_Ltd", "Quectel_BC26", "Revision: R")
+    module_side.write(b"\r\n+QLWOBSERVE: 0,19,0,0\r\n")
+    module_side.answer("+CMEE: 1")
+    assert await module_side.command() == "AT+CGSN=1"
+    module_side.answer("+CGSN: 866971030001361")
+    assert (await imei).lines == ("+CGSN: 866971030001361",)  # type: ignore[attr-defined]
+    assert channel.in_step
+    assert events.received == [ObserveRequest((19, 0, 0), cancel=False)]  # late lines: dropped
+
+
+async def test_probe_answered_with_an_error_still_resynchronises(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    await _unanswered(channel, module_side, commands.build_attention())
+    follow = _start(channel, commands.build_attention())
+    assert await module_side.command() == "AT+CMEE?"
+    module_side.answer(final="OK")  # AT's late OK: before the probe's line, so dropped
+    module_side.answer("+CMEE: 1", final="ERROR")
+    assert await module_side.command() == "AT"
+    module_side.answer()
+    assert (await follow).lines == ()  # type: ignore[attr-defined]
+
+
+async def test_unanswered_probes_rotate_then_give_up(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    await _unanswered(channel, module_side, commands.build_attention())
+    sent = []
+    for _ in commands.SYNC_PROBES:
+        task = _start(channel, commands.build_attention())
+        sent.append(await module_side.command())
+        with pytest.raises(ModemTimeoutError, match="did not answer"):
+            await task
+    assert sent == [probe.text for probe in commands.SYNC_PROBES]
+    with pytest.raises(NoResponseError):
+        await channel.execute(commands.build_attention())
+    await asyncio.sleep(0.05)
+    assert module_side.pending == b""  # nothing was sent
+    # The module wakes up and answers everything, in order: the probes' answers are told apart.
+    module_side.answer()
+    for answer in ("+CMEE: 1", "+CFUN: 1", "+CSQ: (0-31,99),(0-7,99)", "+CEREG: (0,1)"):
+        module_side.answer(answer)
+    # Once the oldest probe is older than the final timeout it may be sent again.
+    await asyncio.sleep(SHORT.final)
+    task = _start(channel, commands.build_signal())
+    assert await module_side.command() == "AT+CMEE?"
+    module_side.answer("+CMEE: 1")
+    assert await module_side.command() == "AT+CSQ"
+    module_side.answer("+CSQ: 5,5")
+    assert (await task).lines == ("+CSQ: 5,5",)  # type: ignore[attr-defined]
+
+
+async def test_a_caller_giving_up_leaves_the_channel_to_resynchronise(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    task = _start(channel, commands.build_signal())
+    await module_side.command()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    module_side.answer("+CSQ: 1,1")  # the answer comes after all
+    again = _start(channel, commands.build_signal())
+    assert await module_side.command() == "AT+CMEE?"
+    module_side.answer("+CMEE: 1")
+    assert await module_side.command() == "AT+CSQ"
+    module_side.answer("+CSQ: 2,2")
+    assert (await again).lines == ("+CSQ: 2,2",)  # type: ignore[attr-defined]
+
+
+async def test_delete_context_has_the_longer_timeout(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    task = _start(channel, commands.build_delete_context())
+    await module_side.command()
+    await asyncio.sleep(SHORT.response + 0.1)  # past the ordinary timeout
+    assert not task.done()
+    module_side.answer()
+    assert (await task).lines == ()  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- reboot and port loss
+
+
+async def test_reboot_fails_the_command_in_flight_at_once(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    update = _start(channel, commands.build_update())
+    await module_side.command()
+    module_side.answer()  # UPDATE result pending
+    signal = _start(channel, commands.build_signal())
+    await module_side.command()
+    banner = b"F1: 0000 0000\n\rV0: 0000 0000 [0001]\n\r00: 0006 000C\n\rLeaving the BROM\n\r"
+    module_side.write(banner + banner[-18:])  # then a second, shorter boot
+    async with asyncio.timeout(SHORT.response / 2):  # well before the timeout
+        with pytest.raises(ModemRebootedError):
+            await signal
+        with pytest.raises(ModemRebootedError):
+            await update
+    assert await events.wait_count(2) == [ModemRebooted(), ModemRebooted()]
+    assert not channel.in_step  # the module might have read AT+CSQ after booting
+
+
+async def test_port_lost_fails_everything_and_tells(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    lost: list[Exception | None] = []
+    channel.on_connection_lost(lost.append)
+    register = _start(channel, commands.build_register(DataMode.BUFFER_ACCESS))
+    await module_side.command()
+    module_side.answer()
+    signal = _start(channel, commands.build_signal())
+    await module_side.command()
+    module_side.unplug()
+    with pytest.raises(PortError):
+        await signal
+    with pytest.raises(PortError):
+        await register
+    assert len(lost) == 1
+    assert isinstance(lost[0], PortError)
+    assert not channel.is_open
+    with pytest.raises(PortError):
+        await channel.execute(commands.build_attention())
+
+
+async def test_close_is_quiet_and_idempotent(module_side: ModuleSide) -> None:
+    at = AtChannel(SHORT)
+    lost: list[Exception | None] = []
+    unsubscribe = at.on_connection_lost(lost.append)
+    await at.open(module_side.path, 9600)
+    await at.open(module_side.path, 9600)  # already open: nothing happens
+    assert at.is_open
+    await at.close()
+    await at.close()
+    assert lost == []
+    unsubscribe()
+    unsubscribe()
+    with pytest.raises(PortError, match="closed"):
+        await at.execute(commands.build_attention())
+
+
+async def test_open_failures_are_port_errors() -> None:
+    at = AtChannel(SHORT)
+    with pytest.raises(PortError):
+        await at.open("/dev/does-not-exist-bc26", 115200)
+    with pytest.raises(PortError):
+        await at.open("nosuchscheme://x", 115200)
+    assert not at.is_open
+
+
+# ---------------------------------------------------------------------- subscribers and transcript
+
+
+async def test_a_failing_subscriber_breaks_nothing(
+    channel: AtChannel, module_side: ModuleSide, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(event: object) -> None:
+        raise RuntimeError("subscriber bug")
+
+    channel.subscribe(broken)
+    good = Events()
+    unsubscribe = channel.subscribe(good)
+    with caplog.at_level(logging.ERROR):
+        module_side.write(b"\r\n" + OBSERVE.encode() + b"\r\n")
+        await good.wait_count(1)
+    assert "error in a URC subscriber" in caplog.text
+    unsubscribe()
+    module_side.write(b"\r\n+CPIN: READY\r\n")
+    task = _start(channel, commands.build_attention())
+    await module_side.command()
+    module_side.answer()
+    await task
+    assert good.received == [ObserveRequest((19, 0, 0), cancel=False)]
+
+
+async def test_a_failing_lost_callback_breaks_nothing(
+    channel: AtChannel, module_side: ModuleSide, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(error: Exception | None) -> None:
+        raise RuntimeError("callback bug")
+
+    told = asyncio.Event()
+    channel.on_connection_lost(broken)
+    channel.on_connection_lost(lambda error: told.set())
+    with caplog.at_level(logging.ERROR):
+        module_side.unplug()
+        async with asyncio.timeout(WAIT):
+            await told.wait()
+    assert "connection-lost callback" in caplog.text
+
+
+async def test_transcript_is_bounded_and_timestamped(module_side: ModuleSide) -> None:
+    at = AtChannel(SHORT, transcript_size=4)
+    await at.open(module_side.path, 115200)
+    try:
+        for number in range(3):
+            task = _start(at, commands.build_signal())
+            await module_side.command()
+            module_side.answer(f"+CSQ: {number},0")
+            await task
+    finally:
+        await at.close()
+    transcript = at.transcript
+    assert [(line.direction, line.text) for line in transcript] == [
+        ("rx", "OK"),
+        ("tx", "AT+CSQ"),
+        ("rx", "+CSQ: 2,0"),
+        ("rx", "OK"),
+    ]
+    stamps = [line.timestamp for line in transcript]
+    assert stamps == sorted(stamps)
+
+
+# ---------------------------------------------------------------------- the modem on odd answers
+
+
+async def test_modem_reports_answers_it_cannot_read(module_side: ModuleSide) -> None:
+    modem = Bc26Modem(module_side.path, timeouts=SHORT)
+    await modem.open()
+    try:
+        identify = asyncio.create_task(modem.identify())
+        assert await module_side.command() == "ATI"
+        module_side.answer("Quectel_BC26")  # no manufacturer, no revision
+        with pytest.raises(UnexpectedResponseError):
+            await identify
+        read = asyncio.create_task(modem.read_buffer(4))
+        assert await module_side.command() == "AT+QLWRD=4"
+        module_side.answer("+QLWRD: 4,0", "AAAA")  # two bytes where four were announced
+        with pytest.raises(UnexpectedResponseError):
+            await read
+        signal = asyncio.create_task(modem.signal())
+        assert await module_side.command() == "AT+CSQ"
+        module_side.answer()  # OK without the +CSQ line
+        with pytest.raises(UnexpectedResponseError):
+            await signal
+        assert isinstance(UnexpectedResponseError("x"), ModemError)
+    finally:
+        await modem.close()
