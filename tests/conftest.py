@@ -12,6 +12,8 @@ pytest_plugins: list[str] = [
     "tests.sim_fixtures",
     "tests.lwm2m_fixtures",
     "tests.modem_fixtures",
+    "tests.ha_fixtures",
+    "tests.ha2_fixtures",
 ]
 
 

@@ -1,1 +1,88 @@
 """The Quectel BC26 NB-IoT (LwM2M) integration."""
+
+from __future__ import annotations
+
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .connection import NotBc26Error, async_open_module
+from .const import (
+    CONF_BAUDRATE,
+    CONF_DEREGISTER_ON_UNLOAD,
+    CONF_PORT,
+    DEFAULT_DEREGISTER_ON_UNLOAD,
+    DOMAIN,
+)
+from .coordinator import (
+    Bc26ConfigEntry,
+    Bc26Coordinator,
+    async_register_device,
+    session_timing,
+)
+from .modem import ModemError, PortError
+from .services import async_setup_services
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.EVENT, Platform.SENSOR]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up the integration; actions are registered here, once for all entries."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
+    """Open the port, check the module answers, then run its session in the background."""
+    timing = session_timing(hass)
+    port = entry.data[CONF_PORT]
+    try:
+        modem, identity = await async_open_module(port, entry.data[CONF_BAUDRATE], timing.timeouts)
+    except PortError as err:
+        raise _not_ready("cannot_connect", port, err) from err
+    except NotBc26Error as err:
+        raise _not_ready("not_bc26", port, err) from err
+    except ModemError as err:  # NoResponseError, or a reply that makes no sense
+        raise _not_ready("no_response", port, err) from err
+    if identity.imei != entry.unique_id:
+        await modem.close()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="wrong_module",
+            translation_placeholders={"port": port},
+        )
+
+    async_register_device(hass, entry, identity)
+    coordinator = Bc26Coordinator(hass, entry, modem, identity, timing)
+    entry.runtime_data = coordinator
+
+    async def _async_stop_session(_: Event) -> None:
+        # Home Assistant stops: close the port, do not hold shutdown up with a deregistration.
+        await coordinator.async_stop(deregister=False)
+
+    # Not listen_once: its remover fails when an unload follows the stop.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_session))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    coordinator.async_start()
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
+    """Stop the session (deregistering when the option says so) and close the port."""
+    unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unload_ok:
+        coordinator = entry.runtime_data
+        deregister = entry.options.get(CONF_DEREGISTER_ON_UNLOAD, DEFAULT_DEREGISTER_ON_UNLOAD)
+        await coordinator.async_stop(deregister=deregister)
+    return unload_ok
+
+
+def _not_ready(key: str, port: str, err: Exception) -> ConfigEntryNotReady:
+    return ConfigEntryNotReady(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={"port": port, "error": str(err)},
+    )

@@ -1,0 +1,294 @@
+"""Config flow of the BC26 integration: port, LwM2M platform, options, reconfigure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import selector
+import voluptuous as vol
+
+from .compat import OptionsFlowWithReload, async_port_selector, async_stable_port
+from .connection import NotBc26Error, async_open_module
+from .const import (
+    BAUDRATES,
+    CONF_BAUDRATE,
+    CONF_DATA_MODE,
+    CONF_DEREGISTER_ON_UNLOAD,
+    CONF_ENDPOINT,
+    CONF_POLL_INTERVAL,
+    CONF_PORT,
+    CONF_SERVER,
+    CONF_SERVER_PORT,
+    DATA_MODES,
+    DEFAULT_BAUDRATE,
+    DEFAULT_DATA_MODE,
+    DEFAULT_DEREGISTER_ON_UNLOAD,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SERVER_PORT,
+    DOMAIN,
+    MAX_POLL_INTERVAL,
+    MIN_POLL_INTERVAL,
+    SUPPORTED_MODEL,
+)
+from .coordinator import session_timing
+from .modem import (
+    InvalidArgumentError,
+    ModemError,
+    ModemIdentity,
+    PortError,
+    validate_endpoint,
+    validate_server_host,
+)
+from .subentry_flow import SUBENTRY_RESOURCE_SENSOR, ResourceSensorSubentryFlow
+
+BAUDRATE_SELECTOR = selector.SelectSelector(
+    selector.SelectSelectorConfig(
+        options=[str(rate) for rate in BAUDRATES], mode=selector.SelectSelectorMode.DROPDOWN
+    )
+)
+SERVER_PORT_SELECTOR = selector.NumberSelector(
+    selector.NumberSelectorConfig(min=1, max=65535, step=1, mode=selector.NumberSelectorMode.BOX)
+)
+DATA_MODE_SELECTOR = selector.SelectSelector(
+    selector.SelectSelectorConfig(
+        options=list(DATA_MODES),
+        translation_key=CONF_DATA_MODE,
+        mode=selector.SelectSelectorMode.LIST,
+    )
+)
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_DATA_MODE): DATA_MODE_SELECTOR,
+        vol.Required(CONF_POLL_INTERVAL): selector.NumberSelector(
+            selector.NumberSelectorConfig(
+                min=MIN_POLL_INTERVAL,
+                max=MAX_POLL_INTERVAL,
+                step=1,
+                unit_of_measurement="s",
+                mode=selector.NumberSelectorMode.BOX,
+            )
+        ),
+        vol.Required(CONF_DEREGISTER_ON_UNLOAD): selector.BooleanSelector(),
+    }
+)
+
+
+async def _async_identify(
+    hass: HomeAssistant, port: str, baudrate: int
+) -> tuple[ModemIdentity | None, str | None]:
+    """Talk to the module on `port`: its identity, or the form error to show."""
+    try:
+        modem, identity = await async_open_module(port, baudrate, session_timing(hass).timeouts)
+    except PortError:
+        return None, "cannot_connect"
+    except NotBc26Error:
+        return None, "not_bc26"
+    except ModemError:
+        return None, "no_response"
+    await modem.close()
+    return identity, None
+
+
+def _platform_errors(user_input: dict[str, Any]) -> dict[str, str]:
+    """Check the server and endpoint with the same rules the modem's command builders apply."""
+    errors: dict[str, str] = {}
+    try:
+        validate_server_host(user_input[CONF_SERVER])
+    except InvalidArgumentError:
+        errors[CONF_SERVER] = "invalid_server"
+    try:
+        validate_endpoint(user_input[CONF_ENDPOINT])
+    except InvalidArgumentError:
+        errors[CONF_ENDPOINT] = "invalid_endpoint"
+    return errors
+
+
+def _platform_data(user_input: dict[str, Any]) -> dict[str, Any]:
+    return {
+        CONF_SERVER: user_input[CONF_SERVER],
+        CONF_SERVER_PORT: int(user_input[CONF_SERVER_PORT]),
+        CONF_ENDPOINT: user_input[CONF_ENDPOINT],
+    }
+
+
+def _stripped(user_input: dict[str, Any]) -> dict[str, Any]:
+    """Text fields without the blanks a paste brings along."""
+    return {
+        key: value.strip() if isinstance(value, str) else value for key, value in user_input.items()
+    }
+
+
+class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Find the module on a serial port, then describe the LwM2M platform."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Nothing chosen yet."""
+        self._connection: dict[str, Any] = {}
+        self._imei = ""
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> Bc26OptionsFlow:
+        """The session options."""
+        return Bc26OptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Decoded resource sensors are subentries of the module's entry."""
+        return {SUBENTRY_RESOURCE_SENSOR: ResourceSensorSubentryFlow}
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Serial port and baud rate; the module must answer as a BC26 before going on."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            user_input = _stripped(user_input)
+            port = await async_stable_port(self.hass, user_input[CONF_PORT])
+            baudrate = int(user_input[CONF_BAUDRATE])
+            self._async_abort_entries_match({CONF_PORT: port})
+            identity, error = await _async_identify(self.hass, port, baudrate)
+            if identity is not None:
+                await self.async_set_unique_id(identity.imei)
+                # The module is known: it moved to another port, remember where it is now.
+                self._abort_if_unique_id_configured(
+                    updates={CONF_PORT: port, CONF_BAUDRATE: baudrate}
+                )
+                self._connection = {CONF_PORT: port, CONF_BAUDRATE: baudrate}
+                self._imei = identity.imei
+                return await self.async_step_platform()
+            errors["base"] = str(error)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_PORT): await async_port_selector(self.hass),
+                vol.Required(CONF_BAUDRATE, default=str(DEFAULT_BAUDRATE)): BAUDRATE_SELECTOR,
+            }
+        )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors,
+        )
+
+    async def async_step_platform(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """LwM2M server, endpoint name and data mode."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            user_input = _stripped(user_input)
+            errors = _platform_errors(user_input)
+            if not errors:
+                return self.async_create_entry(
+                    title=f"{SUPPORTED_MODEL} {self._imei}",
+                    data={**self._connection, **_platform_data(user_input)},
+                    options={
+                        CONF_DATA_MODE: user_input[CONF_DATA_MODE],
+                        CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
+                        CONF_DEREGISTER_ON_UNLOAD: DEFAULT_DEREGISTER_ON_UNLOAD,
+                    },
+                )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_SERVER): selector.TextSelector(),
+                vol.Required(CONF_SERVER_PORT, default=DEFAULT_SERVER_PORT): SERVER_PORT_SELECTOR,
+                vol.Required(CONF_ENDPOINT, default=self._imei): selector.TextSelector(),
+                vol.Required(CONF_DATA_MODE, default=DEFAULT_DATA_MODE): DATA_MODE_SELECTOR,
+            }
+        )
+        return self.async_show_form(
+            step_id="platform",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the port, baud rate, server or endpoint of a configured module."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            user_input = _stripped(user_input)
+            port = await async_stable_port(self.hass, user_input[CONF_PORT])
+            baudrate = int(user_input[CONF_BAUDRATE])
+            errors = _platform_errors(user_input)
+            if not errors and _must_probe(entry, port, baudrate):
+                identity, error = await _async_identify(self.hass, port, baudrate)
+                if identity is None:
+                    errors["base"] = str(error)
+                else:
+                    await self.async_set_unique_id(identity.imei)
+                    self._abort_if_unique_id_mismatch(reason="wrong_module")
+            if not errors:
+                return self.async_update_reload_and_abort(
+                    entry,
+                    data_updates={
+                        CONF_PORT: port,
+                        CONF_BAUDRATE: baudrate,
+                        **_platform_data(user_input),
+                    },
+                )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_PORT): await async_port_selector(self.hass),
+                vol.Required(CONF_BAUDRATE): BAUDRATE_SELECTOR,
+                vol.Required(CONF_SERVER): selector.TextSelector(),
+                vol.Required(CONF_SERVER_PORT): SERVER_PORT_SELECTOR,
+                vol.Required(CONF_ENDPOINT): selector.TextSelector(),
+            }
+        )
+        current = {**entry.data, CONF_BAUDRATE: str(entry.data[CONF_BAUDRATE])}
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            errors=errors,
+        )
+
+
+def _must_probe(entry: ConfigEntry, port: str, baudrate: int) -> bool:
+    """Whether the reconfigure flow talks to the module before saving.
+
+    Only a changed port or baud rate needs it. A loaded entry holds its own port
+    exclusively, so a new baud rate on that same port cannot be tried from here; the
+    reload that follows shows the outcome (a wrong rate leaves the entry retrying setup).
+    """
+    if (port, baudrate) == (entry.data[CONF_PORT], entry.data[CONF_BAUDRATE]):
+        return False
+    return not (entry.state is ConfigEntryState.LOADED and port == entry.data[CONF_PORT])
+
+
+class Bc26OptionsFlow(OptionsFlowWithReload):
+    """Data mode, link-quality poll interval, deregistration on unload; applied by a reload."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form with every option."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_DATA_MODE: user_input[CONF_DATA_MODE],
+                    CONF_POLL_INTERVAL: int(user_input[CONF_POLL_INTERVAL]),
+                    CONF_DEREGISTER_ON_UNLOAD: user_input[CONF_DEREGISTER_ON_UNLOAD],
+                }
+            )
+        current = {
+            CONF_DATA_MODE: DEFAULT_DATA_MODE,
+            CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
+            CONF_DEREGISTER_ON_UNLOAD: DEFAULT_DEREGISTER_ON_UNLOAD,
+            **self.config_entry.options,
+        }
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
+        )

@@ -1,0 +1,48 @@
+"""Constants of the Quectel BC26 integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from .modem import DataMode, ResourcePath
+
+DOMAIN: Final = "bc26"
+LOGGER = logging.getLogger(__package__)
+
+# Config entry data: how to reach the module and the platform.
+CONF_PORT: Final = "port"
+CONF_BAUDRATE: Final = "baudrate"
+CONF_SERVER: Final = "server"
+CONF_SERVER_PORT: Final = "server_port"
+CONF_ENDPOINT: Final = "endpoint"
+
+# Config entry options: how the session behaves.
+CONF_DATA_MODE: Final = "data_mode"
+CONF_POLL_INTERVAL: Final = "poll_interval"
+CONF_DEREGISTER_ON_UNLOAD: Final = "deregister_on_unload"
+
+DEFAULT_BAUDRATE: Final = 115200
+BAUDRATES: Final = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
+DEFAULT_SERVER_PORT: Final = 5683
+DEFAULT_POLL_INTERVAL: Final = 300  # seconds
+MIN_POLL_INTERVAL: Final = 60
+MAX_POLL_INTERVAL: Final = 86400
+DEFAULT_DEREGISTER_ON_UNLOAD: Final = True
+
+# The option values users see, and the module's <mode> of AT+QLWOPEN they stand for.
+DATA_MODE_DIRECT_PUSH: Final = "direct_push"
+DATA_MODE_BUFFER_ACCESS: Final = "buffer_access"
+DATA_MODES: Final = {
+    DATA_MODE_DIRECT_PUSH: DataMode.DIRECT_PUSH,
+    DATA_MODE_BUFFER_ACCESS: DataMode.BUFFER_ACCESS,
+}
+DEFAULT_DATA_MODE: Final = DATA_MODE_DIRECT_PUSH
+
+# The objects the integration declares (manual 5.1): /19/0/0 uplink, /19/1/0 downlink.
+UPLINK_PATH: Final[ResourcePath] = (19, 0, 0)
+DOWNLINK_PATH: Final[ResourcePath] = (19, 1, 0)
+DECLARED_PATHS: Final[frozenset[ResourcePath]] = frozenset({UPLINK_PATH, DOWNLINK_PATH})
+
+# Only this module answers the integration's LwM2M commands.
+SUPPORTED_MODEL: Final = "BC26"

@@ -1,0 +1,88 @@
+"""How a payload the platform wrote looks in Home Assistant: text or hex, attributes, variables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .modem import ResourcePath
+
+# Home Assistant refuses states longer than this; the full payload stays in the attributes.
+MAX_STATE_LENGTH = 255
+_ELLIPSIS = "…"
+# Whitespace a command text may reasonably carry; anything else non-printable means binary.
+_TEXT_WHITESPACE = frozenset("\t\r\n")
+
+
+def payload_text(data: bytes) -> str | None:
+    """The payload as text when it is printable UTF-8, otherwise None."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if all(char.isprintable() or char in _TEXT_WHITESPACE for char in text):
+        return text
+    return None
+
+
+def payload_hex(data: bytes) -> str:
+    """Upper-case hex, as the module itself prints payloads."""
+    return data.hex().upper()
+
+
+def payload_state(data: bytes) -> str:
+    """The state of a raw resource sensor: text when printable, else hex, cut to fit."""
+    state = payload_text(data)
+    if state is None:
+        state = payload_hex(data)
+    if len(state) > MAX_STATE_LENGTH:
+        return state[: MAX_STATE_LENGTH - len(_ELLIPSIS)] + _ELLIPSIS
+    return state
+
+
+def payload_attributes(data: bytes, received_at: datetime) -> dict[str, Any]:
+    """Attributes of a raw resource sensor: the whole payload in hex, its length and time."""
+    return {
+        "hex": payload_hex(data),
+        "length": len(data),
+        "received_at": received_at.isoformat(),
+    }
+
+
+def event_attributes(path: ResourcePath, data: bytes) -> dict[str, Any]:
+    """Attributes of one `data_received` event."""
+    attributes: dict[str, Any] = {
+        "object": path[0],
+        "instance": path[1],
+        "resource": path[2],
+        "hex": payload_hex(data),
+        "length": len(data),
+    }
+    if (text := payload_text(data)) is not None:
+        attributes["text"] = text
+    return attributes
+
+
+def template_variables(data: bytes) -> dict[str, Any]:
+    """What a decoded sensor's value template sees: text, hex and the byte values."""
+    return {
+        "value": data.decode("utf-8", errors="replace"),
+        "value_hex": payload_hex(data),
+        "value_bytes": list(data),
+    }
+
+
+def format_path(path: ResourcePath) -> str:
+    """`19/1/0`, the way users and the manual write a resource path."""
+    return "/".join(str(part) for part in path)
+
+
+def parse_path(text: str) -> ResourcePath:
+    """`19/1/0` (optionally with a leading slash) -> (19, 1, 0); ValueError when it is not."""
+    parts = text.strip().strip("/").split("/")
+    if len(parts) != 3 or not all(part.isdigit() and part.isascii() for part in parts):
+        raise ValueError(f"not an object/instance/resource path: {text!r}")
+    path = (int(parts[0]), int(parts[1]), int(parts[2]))
+    if any(part > 65535 for part in path):
+        raise ValueError(f"path component out of range: {text!r}")
+    return path

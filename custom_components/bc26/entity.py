@@ -1,0 +1,37 @@
+"""The base of every entity of a BC26 module: one device, availability, push updates."""
+
+from __future__ import annotations
+
+from homeassistant.core import callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
+
+from .const import DOMAIN
+from .coordinator import Bc26Coordinator
+
+
+class Bc26Entity(Entity):
+    """An entity of the module's device, updated when the session reports a change."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, coordinator: Bc26Coordinator) -> None:
+        """Attach the entity to the module's device; subclasses set the unique id."""
+        self.coordinator = coordinator
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.modem_identity.imei)})
+
+    @property
+    def available(self) -> bool:
+        """Available while the serial port is open."""
+        return self.coordinator.connected
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the session's state."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.coordinator.async_add_listener(self._handle_coordinator_update))
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """The session changed: write the state again."""
+        self.async_write_ha_state()

@@ -1,0 +1,127 @@
+"""Diagnostic sensors of a BC26 module: session, last confirmable send, radio link."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import SIGNAL_STRENGTH_DECIBELS_MILLIWATT, EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .coordinator import Bc26ConfigEntry, Bc26Coordinator, RegistrationState
+from .downlink import format_path
+from .entity import Bc26Entity
+from .modem import ConStatus, NetworkRegistration
+from .resource_sensor import async_setup_resource_sensors
+
+# Entities only read the session's state; nothing to limit.
+PARALLEL_UPDATES = 0
+
+
+def _enum_name(value: ConStatus | NetworkRegistration | None) -> str | None:
+    return value.name.lower() if value is not None else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bc26SensorEntityDescription(SensorEntityDescription):
+    """A sensor whose value the session's state gives."""
+
+    value_fn: Callable[[Bc26Coordinator], StateType]
+    attributes_fn: Callable[[Bc26Coordinator], Mapping[str, Any]] | None = None
+
+
+SENSORS: tuple[Bc26SensorEntityDescription, ...] = (
+    Bc26SensorEntityDescription(
+        key="registration_state",
+        translation_key="registration_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in RegistrationState],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.state.value,
+    ),
+    Bc26SensorEntityDescription(
+        key="con_status",
+        translation_key="con_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.name.lower() for status in ConStatus],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: _enum_name(coordinator.con_status),
+    ),
+    Bc26SensorEntityDescription(
+        key="signal_strength",
+        translation_key="signal_strength",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.link.signal_dbm,
+    ),
+    Bc26SensorEntityDescription(
+        key="network_registration",
+        translation_key="network_registration",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.name.lower() for status in NetworkRegistration],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: _enum_name(coordinator.link.network),
+    ),
+    Bc26SensorEntityDescription(
+        key="ip_address",
+        translation_key="ip_address",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda coordinator: coordinator.link.ip_address,
+    ),
+    Bc26SensorEntityDescription(
+        key="observed_resources",
+        translation_key="observed_resources",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: len(coordinator.observed),
+        attributes_fn=lambda coordinator: {
+            "paths": sorted(format_path(path) for path in coordinator.observed)
+        },
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant, entry: Bc26ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Add the module's diagnostic sensors."""
+    coordinator = entry.runtime_data
+    async_add_entities(Bc26Sensor(coordinator, description) for description in SENSORS)
+    await async_setup_resource_sensors(hass, entry, async_add_entities)
+
+
+class Bc26Sensor(Bc26Entity, SensorEntity):
+    """One value of the session's state."""
+
+    entity_description: Bc26SensorEntityDescription
+
+    def __init__(
+        self, coordinator: Bc26Coordinator, description: Bc26SensorEntityDescription
+    ) -> None:
+        """Use the IMEI and the description's key for the unique id."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.modem_identity.imei}-{description.key}"
+
+    @property
+    def native_value(self) -> StateType:
+        """The value from the session's state."""
+        return self.entity_description.value_fn(self.coordinator)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Extra attributes, where the description has any."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.coordinator)

@@ -1,0 +1,174 @@
+"""The "Add resource sensor" config subentry: a decoded sensor on one resource path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.components.sensor import CONF_STATE_CLASS, SensorDeviceClass, SensorStateClass
+from homeassistant.components.sensor.const import DEVICE_CLASS_STATE_CLASSES, DEVICE_CLASS_UNITS
+from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.const import (
+    CONF_DEVICE_CLASS,
+    CONF_NAME,
+    CONF_UNIT_OF_MEASUREMENT,
+    CONF_VALUE_TEMPLATE,
+)
+from homeassistant.exceptions import TemplateError
+from homeassistant.helpers import selector
+from homeassistant.helpers.template import Template
+import voluptuous as vol
+
+from .downlink import format_path, parse_path
+
+SUBENTRY_RESOURCE_SENSOR = "resource_sensor"
+CONF_RESOURCE_PATH = "resource_path"
+DEFAULT_RESOURCE_PATH = "19/1/0"
+
+# Device classes whose states are not numbers or text a template can produce as is.
+_UNOFFERED_DEVICE_CLASSES = {
+    SensorDeviceClass.DATE,
+    SensorDeviceClass.ENUM,
+    SensorDeviceClass.TIMESTAMP,
+}
+_OFFERED_STATE_CLASSES = (
+    SensorStateClass.MEASUREMENT,
+    SensorStateClass.TOTAL,
+    SensorStateClass.TOTAL_INCREASING,
+)
+
+
+def _device_class_options() -> list[selector.SelectOptionDict]:
+    return [
+        selector.SelectOptionDict(
+            value=device_class.value, label=device_class.value.replace("_", " ").capitalize()
+        )
+        for device_class in SensorDeviceClass
+        if device_class not in _UNOFFERED_DEVICE_CLASSES
+    ]
+
+
+def _unit_options() -> list[str]:
+    return sorted(
+        {str(unit) for units in DEVICE_CLASS_UNITS.values() for unit in units if unit is not None}
+    )
+
+
+def _schema() -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_NAME): selector.TextSelector(),
+            vol.Required(CONF_RESOURCE_PATH, default=DEFAULT_RESOURCE_PATH): (
+                selector.TextSelector()
+            ),
+            # A text field, not the template selector: its own syntax check would answer
+            # before this flow's, with an untranslated message.
+            vol.Required(CONF_VALUE_TEMPLATE): selector.TextSelector(
+                selector.TextSelectorConfig(multiline=True)
+            ),
+            vol.Optional(CONF_UNIT_OF_MEASUREMENT): selector.SelectSelector(
+                selector.SelectSelectorConfig(
+                    options=_unit_options(),
+                    mode=selector.SelectSelectorMode.DROPDOWN,
+                    custom_value=True,
+                    sort=True,
+                )
+            ),
+            vol.Optional(CONF_DEVICE_CLASS): selector.SelectSelector(
+                selector.SelectSelectorConfig(
+                    options=_device_class_options(),
+                    mode=selector.SelectSelectorMode.DROPDOWN,
+                    sort=True,
+                )
+            ),
+            vol.Optional(CONF_STATE_CLASS): selector.SelectSelector(
+                selector.SelectSelectorConfig(
+                    options=[state_class.value for state_class in _OFFERED_STATE_CLASSES],
+                    mode=selector.SelectSelectorMode.DROPDOWN,
+                    translation_key=CONF_STATE_CLASS,
+                )
+            ),
+        }
+    )
+
+
+def _unit_error(user_input: Mapping[str, Any]) -> tuple[str, str] | None:
+    """('invalid_unit', the units the device class accepts) when the unit does not fit."""
+    device_class = user_input.get(CONF_DEVICE_CLASS)
+    units = DEVICE_CLASS_UNITS.get(SensorDeviceClass(device_class)) if device_class else None
+    if units is None or user_input.get(CONF_UNIT_OF_MEASUREMENT) in units:
+        return None
+    expected = sorted(str(unit) if unit else "-" for unit in units)
+    return "invalid_unit", ", ".join(expected)
+
+
+def _state_class_error(user_input: Mapping[str, Any]) -> tuple[str, str] | None:
+    device_class = user_input.get(CONF_DEVICE_CLASS)
+    state_class = user_input.get(CONF_STATE_CLASS)
+    if not device_class or not state_class:
+        return None
+    allowed = DEVICE_CLASS_STATE_CLASSES.get(SensorDeviceClass(device_class))
+    if allowed is None or state_class in allowed:
+        return None
+    return "invalid_state_class", ", ".join(sorted(str(value) for value in allowed)) or "-"
+
+
+class ResourceSensorSubentryFlow(ConfigSubentryFlow):
+    """Add or reconfigure one decoded resource sensor."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Ask for name, path, template, unit and classes; create the subentry."""
+        errors, placeholders, data = self._validate(user_input)
+        if data is not None and not errors:
+            return self.async_create_entry(title=data[CONF_NAME], data=data)
+        return self._show_form("user", user_input, errors, placeholders)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change any field of an existing decoded sensor."""
+        subentry = self._get_reconfigure_subentry()
+        errors, placeholders, data = self._validate(user_input)
+        if data is not None and not errors:
+            return self.async_update_and_abort(
+                self._get_entry(), subentry, title=data[CONF_NAME], data=data
+            )
+        return self._show_form("reconfigure", user_input or subentry.data, errors, placeholders)
+
+    def _validate(
+        self, user_input: dict[str, Any] | None
+    ) -> tuple[dict[str, str], dict[str, str], dict[str, Any] | None]:
+        """(errors, placeholders, normalised data); data is None when there is no input yet."""
+        if user_input is None:
+            return {}, {}, None
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        data = dict(user_input)
+        try:
+            data[CONF_RESOURCE_PATH] = format_path(parse_path(user_input[CONF_RESOURCE_PATH]))
+        except ValueError:
+            errors[CONF_RESOURCE_PATH] = "invalid_path"
+        try:
+            Template(user_input[CONF_VALUE_TEMPLATE], self.hass).ensure_valid()
+        except TemplateError as err:
+            errors[CONF_VALUE_TEMPLATE] = "invalid_template"
+            placeholders["error"] = str(err)
+        if problem := _unit_error(user_input):
+            errors[CONF_UNIT_OF_MEASUREMENT], placeholders["expected_units"] = problem
+        if problem := _state_class_error(user_input):
+            errors[CONF_STATE_CLASS], placeholders["expected_state_classes"] = problem
+        return errors, placeholders, data
+
+    def _show_form(
+        self,
+        step_id: str,
+        values: Mapping[str, Any] | None,
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> SubentryFlowResult:
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(_schema(), values),
+            errors=errors,
+            description_placeholders=placeholders,
+        )

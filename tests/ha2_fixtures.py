@@ -1,0 +1,155 @@
+"""Fixtures of the part-2 Home Assistant tests: the whole path through real parts.
+
+Home Assistant -> the integration -> a real pty -> the virtual BC26 -> the real LwM2M
+client -> CoAP over loopback -> the local platform, and back. Loaded as a pytest
+plugin (see `pytest_plugins` in conftest.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from bc26sim import Bc26Simulator
+from bc26sim.lwm2m import Lwm2mClient
+from bc26sim.platform import LwM2mPlatform
+from custom_components.bc26.const import (
+    CONF_BAUDRATE,
+    CONF_DATA_MODE,
+    CONF_DEREGISTER_ON_UNLOAD,
+    CONF_ENDPOINT,
+    CONF_POLL_INTERVAL,
+    CONF_PORT,
+    CONF_SERVER,
+    CONF_SERVER_PORT,
+    DATA_MODE_DIRECT_PUSH,
+    DOMAIN,
+)
+from custom_components.bc26.coordinator import SESSION_TIMING, Bc26Coordinator
+
+from .ha_fixtures import FAST_TIMING, IMEI, until
+
+# CoAP and module delays at 1/50: an ACK timeout of 40 ms, the 128 s result in 2.6 s.
+NETWORK_SCALE = 0.02
+ENDPOINT = "bc26-ha2"
+UPLINK = (19, 0, 0)
+DOWNLINK = (19, 1, 0)
+
+
+@dataclass(frozen=True)
+class Rig:
+    """Everything a part-2 test touches: Home Assistant's side and the platform's side."""
+
+    hass: HomeAssistant
+    entry: MockConfigEntry
+    sim: Bc26Simulator
+    platform: LwM2mPlatform
+
+    @property
+    def session(self) -> Bc26Coordinator:
+        """The entry's coordinator (changes when the entry is reloaded)."""
+        coordinator: Bc26Coordinator = self.entry.runtime_data
+        return coordinator
+
+    async def write(self, payload: bytes, path: tuple[int, int, int] = DOWNLINK) -> None:
+        """The platform writes `payload` (PUT) and the module accepts it."""
+        reply = await self.platform.write(ENDPOINT, path, payload)
+        assert reply.code == "2.04", reply
+
+    async def ready(self) -> None:
+        """Registered, observed by the platform, and the session's first link poll done.
+
+        After that first poll the session stays quiet for the poll interval, so a test
+        that silences the module meets only its own commands.
+        """
+        await until(
+            lambda: (
+                self.session.registered
+                and UPLINK in self.session.observed
+                and self.session.link.signal_dbm is not None
+            )
+        )
+
+
+@pytest.fixture
+def ha2_data_mode() -> str:
+    """The data mode of the entry; tests parametrise it indirectly."""
+    return DATA_MODE_DIRECT_PUSH
+
+
+@pytest.fixture
+def ha2_subentries() -> list[ConfigSubentryData]:
+    """Subentries the entry starts with (decoded sensors); tests override this fixture."""
+    return []
+
+
+@pytest.fixture
+async def lwm2m_bc26(
+    socket_enabled: None, tmp_path: Path
+) -> AsyncIterator[tuple[Bc26Simulator, LwM2mPlatform]]:
+    """The local platform and a virtual BC26 with the real LwM2M client, on a pty."""
+    platform = await LwM2mPlatform.start("127.0.0.1", 0, time_scale=NETWORK_SCALE)
+    simulator = Bc26Simulator(
+        imei=IMEI, time_scale=NETWORK_SCALE, network=Lwm2mClient(time_scale=NETWORK_SCALE)
+    )
+    try:
+        await simulator.start_pty(link=tmp_path / "bc26")
+        yield simulator, platform
+    finally:
+        await simulator.stop()
+        await platform.stop()
+
+
+@pytest.fixture
+def ha2_entry(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    lwm2m_bc26: tuple[Bc26Simulator, LwM2mPlatform],
+    ha2_data_mode: str,
+    ha2_subentries: list[ConfigSubentryData],
+) -> MockConfigEntry:
+    """A module configured against the local platform."""
+    hass.data[SESSION_TIMING] = FAST_TIMING
+    _, platform = lwm2m_bc26
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"BC26 {IMEI}",
+        unique_id=IMEI,
+        data={
+            CONF_PORT: str(tmp_path / "bc26"),
+            CONF_BAUDRATE: 115200,
+            CONF_SERVER: "127.0.0.1",
+            CONF_SERVER_PORT: platform.port,
+            CONF_ENDPOINT: ENDPOINT,
+        },
+        options={
+            CONF_DATA_MODE: ha2_data_mode,
+            CONF_POLL_INTERVAL: 300,
+            CONF_DEREGISTER_ON_UNLOAD: True,
+        },
+        subentries_data=ha2_subentries,
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
+async def rig(
+    hass: HomeAssistant,
+    ha2_entry: MockConfigEntry,
+    lwm2m_bc26: tuple[Bc26Simulator, LwM2mPlatform],
+) -> AsyncIterator[Rig]:
+    """The entry loaded, registered and observed; unloaded after the test."""
+    sim, platform = lwm2m_bc26
+    assert await hass.config_entries.async_setup(ha2_entry.entry_id)
+    setup = Rig(hass, ha2_entry, sim, platform)
+    await setup.ready()
+    yield setup
+    if ha2_entry.state is ConfigEntryState.LOADED:
+        assert await hass.config_entries.async_unload(ha2_entry.entry_id)

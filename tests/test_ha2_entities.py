@@ -1,0 +1,391 @@
+"""What the platform writes, as Home Assistant entities: raw sensors, decoded sensors, events.
+
+The platform writes with real CoAP PUTs; the virtual BC26 reports them as
++QLWDATARECV (direct push) or buffers them for AT+QLWRD (buffer access).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_mock_load_restore_state_from_storage,
+    async_mock_restore_state_shutdown_restart,
+    mock_restore_cache_with_extra_data,
+)
+
+from custom_components.bc26.const import (
+    DATA_MODE_BUFFER_ACCESS,
+    DATA_MODE_DIRECT_PUSH,
+    DOMAIN,
+)
+from custom_components.bc26.resource_sensor import decoded_unique_id
+from custom_components.bc26.subentry_flow import SUBENTRY_RESOURCE_SENSOR
+
+from .ha2_fixtures import DOWNLINK, UPLINK, Rig
+from .ha_fixtures import IMEI, until
+
+RAW_DOWNLINK = f"{IMEI}-resource-19-1-0"
+RAW_UPLINK = f"{IMEI}-resource-19-0-0"
+EVENT = f"{IMEI}-downlink"
+
+# A frame with two values: temperature in signed tenths of a degree, humidity in tenths of %.
+TEMPERATURE = (
+    "{% set raw = value_bytes[0] * 256 + value_bytes[1] %}"
+    "{{ ((raw - 65536) if raw > 32767 else raw) / 10 }}"
+)
+HUMIDITY = "{{ (value_bytes[2] * 256 + value_bytes[3]) / 10 }}"
+
+
+def _entity_id(hass: HomeAssistant, domain: str, unique_id: str) -> str | None:
+    return er.async_get(hass).async_get_entity_id(domain, DOMAIN, unique_id)
+
+
+def _state(hass: HomeAssistant, domain: str, unique_id: str) -> State:
+    entity_id = _entity_id(hass, domain, unique_id)
+    assert entity_id is not None, unique_id
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state
+
+
+async def _written(rig: Rig, payload: bytes, unique_id: str = RAW_DOWNLINK) -> State:
+    """Write `payload` from the platform; return the raw sensor's state once it shows it."""
+    hex_payload = payload.hex().upper()
+    await rig.write(payload, DOWNLINK if unique_id == RAW_DOWNLINK else UPLINK)
+
+    def shown() -> bool:
+        entity_id = _entity_id(rig.hass, "sensor", unique_id)
+        state = rig.hass.states.get(entity_id) if entity_id else None
+        return state is not None and state.attributes.get("hex") == hex_payload
+
+    await until(shown)
+    return _state(rig.hass, "sensor", unique_id)
+
+
+@pytest.mark.parametrize(
+    "ha2_data_mode", [DATA_MODE_DIRECT_PUSH, DATA_MODE_BUFFER_ACCESS], indirect=True
+)
+async def test_platform_writes_become_raw_sensor_and_events(rig: Rig) -> None:
+    assert _entity_id(rig.hass, "sensor", RAW_DOWNLINK) is None  # no payload yet, no sensor
+    event_before = _state(rig.hass, "event", EVENT)
+    assert event_before.state == STATE_UNKNOWN
+
+    text = await _written(rig, b"PUMP ON")
+    assert text.state == "PUMP ON"
+    assert text.attributes["length"] == 7
+    assert text.attributes["hex"] == "50554D50204F4E"
+    assert text.attributes["received_at"]
+    assert text.name == f"BC26 {IMEI} Resource 19/1/0"
+    event = _state(rig.hass, "event", EVENT)
+    assert event.attributes["event_type"] == "data_received"
+    assert {key: event.attributes[key] for key in ("object", "instance", "resource")} == {
+        "object": 19,
+        "instance": 1,
+        "resource": 0,
+    }
+    assert event.attributes["text"] == "PUMP ON"
+    assert event.attributes["length"] == 7
+
+    binary = await _written(rig, bytes.fromhex("AAAA0000"))
+    assert binary.state == "AAAA0000"
+    assert binary.attributes["length"] == 4
+    event = _state(rig.hass, "event", EVENT)
+    assert event.attributes["hex"] == "AAAA0000"
+    assert "text" not in event.attributes
+
+    full = await _written(rig, bytes(range(256)) * 2)
+    assert len(full.state) == 255
+    assert full.attributes["length"] == 512
+
+
+async def test_a_payload_updates_only_the_entities_of_its_path(rig: Rig) -> None:
+    await _written(rig, b"first")
+    downlink_before = _state(rig.hass, "sensor", RAW_DOWNLINK)
+    uplink_state = await _written(rig, b"other path", RAW_UPLINK)
+    assert uplink_state.state == "other path"
+    assert _state(rig.hass, "sensor", RAW_DOWNLINK) is downlink_before  # not written again
+    assert _state(rig.hass, "event", EVENT).attributes["instance"] == 0
+
+
+async def test_every_payload_fires_one_event(rig: Rig) -> None:
+    events: list[dict[str, Any]] = []
+    event_id = _entity_id(rig.hass, "event", EVENT)
+
+    def record(event: Any) -> None:
+        if event.data["entity_id"] == event_id and event.data["new_state"] is not None:
+            events.append(dict(event.data["new_state"].attributes))
+
+    unsubscribe = rig.hass.bus.async_listen("state_changed", record)
+    for payload in (b"one", b"two", b"three"):
+        await _written(rig, payload)
+    unsubscribe()
+    assert [event["text"] for event in events] == ["one", "two", "three"]
+
+
+async def test_raw_sensors_come_back_after_a_restart(rig: Rig, hass: HomeAssistant) -> None:
+    await _written(rig, b"before restart")
+    await _written(rig, b"\x01\x02", RAW_UPLINK)
+    await async_mock_restore_state_shutdown_restart(hass)  # stored as JSON, as at shutdown
+    assert await hass.config_entries.async_unload(rig.entry.entry_id)
+    await async_mock_load_restore_state_from_storage(hass)
+    assert await hass.config_entries.async_setup(rig.entry.entry_id)
+    await hass.async_block_till_done()
+    restored = _state(hass, "sensor", RAW_DOWNLINK)
+    assert restored.state == "before restart"
+    assert restored.attributes["hex"] == b"before restart".hex().upper()
+    assert _state(hass, "sensor", RAW_UPLINK).state == "0102"
+    await rig.ready()
+    assert (await _written(rig, b"after restart")).state == "after restart"
+
+
+async def test_known_paths_come_back_even_without_stored_payload(
+    hass: HomeAssistant, ha2_entry: MockConfigEntry, lwm2m_bc26: Any
+) -> None:
+    registry = er.async_get(hass)
+    known = registry.async_get_or_create(
+        "sensor", DOMAIN, RAW_UPLINK, config_entry=ha2_entry, suggested_object_id="uplink"
+    )
+    damaged = registry.async_get_or_create(
+        "sensor", DOMAIN, RAW_DOWNLINK, config_entry=ha2_entry, suggested_object_id="downlink"
+    )
+    unrelated = registry.async_get_or_create(
+        "sensor", DOMAIN, f"{IMEI}-resource-not-a-path", config_entry=ha2_entry
+    )
+    mock_restore_cache_with_extra_data(
+        hass,
+        [(State(damaged.entity_id, "x"), {"hex": "not hex", "received_at": "2026-11-24"})],
+    )
+    sim, platform = lwm2m_bc26
+    rig = Rig(hass, ha2_entry, sim, platform)
+    assert await hass.config_entries.async_setup(ha2_entry.entry_id)
+    await rig.ready()
+    assert hass.states.get(known.entity_id).state == STATE_UNKNOWN  # type: ignore[union-attr]
+    assert hass.states.get(damaged.entity_id).state == STATE_UNKNOWN  # type: ignore[union-attr]
+    assert hass.states.get(unrelated.entity_id) is None
+    assert (await _written(rig, b"fresh")).entity_id == damaged.entity_id
+    assert await hass.config_entries.async_unload(ha2_entry.entry_id)
+
+
+def _sensor_data(name: str, template: str, **extra: str) -> dict[str, Any]:
+    return {"name": name, "resource_path": "19/1/0", "value_template": template, **extra}
+
+
+async def _add_decoded(hass: HomeAssistant, entry_id: str, data: dict[str, Any]) -> str:
+    result = await hass.config_entries.subentries.async_init(
+        (entry_id, SUBENTRY_RESOURCE_SENSOR), context={"source": "user"}
+    )
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], data)
+    assert result["type"] == "create_entry", result
+    await hass.async_block_till_done()  # the sensor is added in a task of its own
+    entry = hass.config_entries.async_get_entry(entry_id)
+    assert entry is not None
+    return next(
+        decoded_unique_id(entry, subentry_id)
+        for subentry_id, subentry in entry.subentries.items()
+        if subentry.title == data["name"]
+    )
+
+
+async def test_decoded_sensors_share_one_frame(rig: Rig, hass: HomeAssistant) -> None:
+    temperature = await _add_decoded(
+        hass,
+        rig.entry.entry_id,
+        _sensor_data(
+            "Outdoor temperature",
+            TEMPERATURE,
+            unit_of_measurement="°C",
+            device_class="temperature",
+            state_class="measurement",
+        ),
+    )
+    humidity = await _add_decoded(
+        hass,
+        rig.entry.entry_id,
+        _sensor_data(
+            "Outdoor humidity",
+            HUMIDITY,
+            unit_of_measurement="%",
+            device_class="humidity",
+            state_class="measurement",
+        ),
+    )
+    assert _state(hass, "sensor", temperature).state == STATE_UNKNOWN
+    await _written(rig, bytes.fromhex("FF9C01F4"))  # -10.0 °C, 50.0 %
+    await until(lambda: _state(hass, "sensor", humidity).state == "50.0")
+    state = _state(hass, "sensor", temperature)
+    assert state.state == "-10.0"
+    assert state.attributes["unit_of_measurement"] == "°C"
+    assert state.attributes["device_class"] == "temperature"
+    assert state.name == f"BC26 {IMEI} Outdoor temperature"
+    # Decoded sensors sit on the module's device, next to its other entities.
+    registry = er.async_get(hass)
+    decoded_entry = registry.async_get(state.entity_id)
+    raw_entry = registry.async_get(_state(hass, "sensor", RAW_DOWNLINK).entity_id)
+    assert decoded_entry is not None
+    assert raw_entry is not None
+    assert decoded_entry.device_id == raw_entry.device_id
+
+
+async def test_text_decoded_sensor(rig: Rig, hass: HomeAssistant) -> None:
+    command = await _add_decoded(
+        hass, rig.entry.entry_id, _sensor_data("Command", "{{ value | lower }} ({{ value_hex }})")
+    )
+    await _written(rig, b"STOP")
+    await until(lambda: _state(hass, "sensor", command).state == "stop (53544F50)")
+
+
+async def test_failing_template_is_unavailable_with_one_log_line_and_recovers(
+    rig: Rig, hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    humidity = await _add_decoded(
+        hass,
+        rig.entry.entry_id,
+        _sensor_data("Humidity", HUMIDITY, unit_of_measurement="%", state_class="measurement"),
+    )
+    await _written(rig, bytes.fromhex("000001F4"))
+    await until(lambda: _state(hass, "sensor", humidity).state == "50.0")
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="custom_components.bc26")
+    for short in (b"\x01", b"\x02", b"\x03"):  # too short: value_bytes[2] is undefined
+        await _written(rig, short)
+        await until(lambda: _state(hass, "sensor", humidity).state == STATE_UNAVAILABLE)
+    failures = [r for r in caplog.records if "value template failed" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].levelno == logging.WARNING
+    assert "01" in failures[0].getMessage()
+    assert "19/1/0" in failures[0].getMessage()
+    await _written(rig, bytes.fromhex("00000203"))
+    await until(lambda: _state(hass, "sensor", humidity).state == "51.5")
+    assert any("works again" in r.getMessage() for r in caplog.records)
+
+
+async def test_non_numeric_result_for_a_numeric_sensor_fails_cleanly(
+    rig: Rig, hass: HomeAssistant
+) -> None:
+    level = await _add_decoded(
+        hass,
+        rig.entry.entry_id,
+        _sensor_data("Level", "{{ value }}", unit_of_measurement="%"),
+    )
+    await _written(rig, b"high")
+    await until(lambda: _state(hass, "sensor", level).state == STATE_UNAVAILABLE)
+    await _written(rig, b"42")
+    await until(lambda: _state(hass, "sensor", level).state == "42")
+
+
+@pytest.mark.parametrize(
+    ("settings", "payload"),
+    [
+        ({"template": "{{ value * 100 }}"}, b"long"),  # 400 characters of text
+        ({"template": "{{ value_bytes[0] > 0 }}", "unit_of_measurement": "%"}, b"\x01"),
+        ({"template": "{{ value }}", "unit_of_measurement": "%"}, b"nan"),
+        ({"template": "{{ value | float / 0 }}", "unit_of_measurement": "%"}, b"1"),
+    ],
+)
+async def test_results_home_assistant_cannot_show_make_the_sensor_unavailable(
+    rig: Rig, hass: HomeAssistant, settings: dict[str, str], payload: bytes
+) -> None:
+    sensor = await _add_decoded(hass, rig.entry.entry_id, _sensor_data("Odd", **settings))
+    await _written(rig, payload)
+    await until(lambda: _state(hass, "sensor", sensor).state == STATE_UNAVAILABLE)
+
+
+async def test_changes_of_other_entries_are_ignored(rig: Rig, hass: HomeAssistant) -> None:
+    sensor = await _add_decoded(hass, rig.entry.entry_id, _sensor_data("Text", "{{ value }}"))
+    other = MockConfigEntry(domain="other", title="Other")
+    other.add_to_hass(hass)
+    hass.config_entries.async_update_entry(other, title="Still other")
+    hass.config_entries.async_update_entry(rig.entry, title=rig.entry.title + " ")
+    await hass.async_block_till_done()
+    await _written(rig, b"still here")
+    await until(lambda: _state(hass, "sensor", sensor).state == "still here")
+
+
+async def test_subentry_reconfigure_and_remove(rig: Rig, hass: HomeAssistant) -> None:
+    entry_id = rig.entry.entry_id
+    temperature = await _add_decoded(
+        hass, entry_id, _sensor_data("Temperature", HUMIDITY, unit_of_measurement="°C")
+    )
+    await _written(rig, bytes.fromhex("00D70190"))
+    await until(lambda: _state(hass, "sensor", temperature).state == "40.0")
+    entity_id = _entity_id(hass, "sensor", temperature)
+
+    subentry_id = temperature.rsplit("-", 1)[1]
+    result = await hass.config_entries.subentries.async_init(
+        (entry_id, SUBENTRY_RESOURCE_SENSOR),
+        context={"source": "reconfigure", "subentry_id": subentry_id},
+    )
+    assert result["type"] == "form"
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        _sensor_data(
+            "Indoor temperature",
+            "{{ (value_bytes[0] * 256 + value_bytes[1]) / 10 }}",
+            unit_of_measurement="°C",
+            device_class="temperature",
+            state_class="measurement",
+        ),
+    )
+    assert result["type"] == "abort"
+    assert result["reason"] == "reconfigure_successful"
+    # The new template decodes the last payload at once; the entity keeps its id.
+    await until(lambda: _state(hass, "sensor", temperature).state == "21.5")
+    state = _state(hass, "sensor", temperature)
+    assert state.entity_id == entity_id
+    assert state.name == f"BC26 {IMEI} Indoor temperature"
+    assert state.attributes["device_class"] == "temperature"
+    assert state.attributes["state_class"] == "measurement"
+    assert rig.entry.subentries[subentry_id].title == "Indoor temperature"
+    await _written(rig, bytes.fromhex("00DC0190"))
+    await until(lambda: _state(hass, "sensor", temperature).state == "22.0")
+
+    assert hass.config_entries.async_remove_subentry(rig.entry, subentry_id)
+    await hass.async_block_till_done()
+    assert _entity_id(hass, "sensor", temperature) is None
+    assert hass.states.get(entity_id) is None
+    await _written(rig, bytes.fromhex("00010002"))  # nothing left to update; nothing breaks
+
+
+@pytest.mark.parametrize(
+    "ha2_subentries",
+    [
+        [
+            ConfigSubentryData(
+                data=_sensor_data("Humidity", HUMIDITY, unit_of_measurement="%"),
+                subentry_type=SUBENTRY_RESOURCE_SENSOR,
+                title="Humidity",
+                unique_id=None,
+            )
+        ]
+    ],
+)
+async def test_decoded_sensors_restore_their_value(rig: Rig, hass: HomeAssistant) -> None:
+    (subentry_id,) = rig.entry.subentries
+    humidity = decoded_unique_id(rig.entry, subentry_id)
+    await _written(rig, bytes.fromhex("00000190"))
+    await until(lambda: _state(hass, "sensor", humidity).state == "40.0")
+    await async_mock_restore_state_shutdown_restart(hass)
+    assert await hass.config_entries.async_unload(rig.entry.entry_id)
+    await async_mock_load_restore_state_from_storage(hass)
+    assert await hass.config_entries.async_setup(rig.entry.entry_id)
+    await hass.async_block_till_done()
+    assert _state(hass, "sensor", humidity).state == "40.0"
+    await rig.ready()
+    # A subentry removed while the entry is not loaded takes its sensor along at setup.
+    assert await hass.config_entries.async_unload(rig.entry.entry_id)
+    assert hass.config_entries.async_remove_subentry(rig.entry, subentry_id)
+    assert _entity_id(hass, "sensor", humidity) is not None
+    assert await hass.config_entries.async_setup(rig.entry.entry_id)
+    await hass.async_block_till_done()
+    assert _entity_id(hass, "sensor", humidity) is None
+    assert _entity_id(hass, "sensor", RAW_DOWNLINK) is not None
+    await rig.ready()

@@ -1,0 +1,107 @@
+"""Action descriptions, texts and icons: what the user sees next to the actions and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.service import async_get_all_descriptions
+from homeassistant.setup import async_setup_component
+from homeassistant.util.yaml import load_yaml_dict
+
+from custom_components.bc26.const import DOMAIN
+
+COMPONENT = Path(__file__).parent.parent / "custom_components" / DOMAIN
+STRINGS: dict[str, Any] = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))
+ICONS: dict[str, Any] = json.loads((COMPONENT / "icons.json").read_text(encoding="utf-8"))
+SERVICES = load_yaml_dict(str(COMPONENT / "services.yaml"))
+ACTIONS = {"send", "reregister", "update_registration"}
+
+
+def _source(module: str) -> str:
+    return (COMPONENT / module).read_text(encoding="utf-8")
+
+
+def _keys_raised(module: str, function: str) -> set[str]:
+    return set(re.findall(rf'{function}\(\s*"([a-z_]+)"', _source(module)))
+
+
+ACTION_ERRORS = {
+    # ServiceValidationError: the call is wrong
+    "entry_not_found",
+    "entry_not_loaded",
+    "empty_data",
+    "data_too_long",
+    "odd_length_hex",
+    "invalid_hex",
+    "path_not_declared",
+    # HomeAssistantError: the module or the platform could not do it
+    "module_unavailable",
+    "not_registered",
+    "not_observed",
+    "send_failed",
+    "send_timeout",
+    "send_rejected",
+    "send_error",
+    "queue_full",
+    "send_cancelled",
+    "reregister_failed",
+    "update_failed",
+}
+
+
+def test_every_error_raised_has_a_text() -> None:
+    raised = (
+        _keys_raised("services.py", "_validation_error")
+        | _keys_raised("services.py", "module_error")
+        | _keys_raised("uplink.py", "module_error")
+        | set(re.findall(r'_registration_step\(.*?"([a-z_]+)"\)', _source("services.py")))
+    )
+    assert raised == ACTION_ERRORS
+    assert STRINGS["exceptions"].keys() >= ACTION_ERRORS
+
+
+def test_every_form_error_has_a_text() -> None:
+    raised = set(re.findall(r'"(invalid_[a-z_]+)"', _source("subentry_flow.py")))
+    assert raised == set(STRINGS["config_subentries"]["resource_sensor"]["error"])
+
+
+def test_actions_fields_texts_and_icons_match() -> None:
+    assert set(SERVICES) == ACTIONS
+    for action, description in SERVICES.items():
+        texts = STRINGS["services"][action]
+        assert texts["name"]
+        assert texts["description"]
+        assert set(description["fields"]) == set(texts["fields"])
+        assert ICONS["services"][action]["service"].startswith("mdi:")
+    encoding = SERVICES["send"]["fields"]["encoding"]["selector"]["select"]
+    options = STRINGS["selector"][encoding["translation_key"]]["options"]
+    assert set(encoding["options"]) == set(options)
+
+
+def test_entities_have_names_and_icons() -> None:
+    for platform, key in (
+        ("sensor", "resource"),
+        ("event", "downlink"),
+        ("button", "reregister"),
+        ("button", "update_registration"),
+    ):
+        assert STRINGS["entity"][platform][key]["name"]
+        assert ICONS["entity"][platform][key]["default"].startswith("mdi:")
+
+
+async def test_home_assistant_reads_the_action_descriptions(hass: HomeAssistant) -> None:
+    assert await async_setup_component(hass, DOMAIN, {})
+    descriptions = (await async_get_all_descriptions(hass))[DOMAIN]
+    assert set(descriptions) == ACTIONS
+    send = descriptions["send"]
+    assert send["fields"]["config_entry_id"]["selector"] == {
+        "config_entry": {"integration": DOMAIN}
+    }
+    assert send["fields"]["encoding"]["default"] == "text"
+    assert send["fields"]["object_id"]["default"] == 19
+    assert "boolean" in send["fields"]["confirmable"]["selector"]
+    assert send["fields"]["data"]["required"] is True

@@ -1,0 +1,223 @@
+"""The "Add resource sensor" subentry flow: the form, its checks, add and reconfigure.
+
+The flow needs the module's config entry but not a running module, so the entry here
+is not set up; test_ha2_entities.py runs the same flow against a loaded entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigSubentryData,
+    SubentryFlowResult,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.bc26.const import DOMAIN
+from custom_components.bc26.subentry_flow import SUBENTRY_RESOURCE_SENSOR
+
+from .ha_fixtures import IMEI
+
+TEMPERATURE = {
+    "name": "Outdoor temperature",
+    "resource_path": "19/1/0",
+    "value_template": "{{ (value_bytes[0] * 256 + value_bytes[1]) / 10 }}",
+    "unit_of_measurement": "°C",
+    "device_class": "temperature",
+    "state_class": "measurement",
+}
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant) -> MockConfigEntry:
+    """The module's entry with one decoded sensor; never set up here."""
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"BC26 {IMEI}",
+        unique_id=IMEI,
+        subentries_data=[
+            ConfigSubentryData(
+                data=TEMPERATURE,
+                subentry_type=SUBENTRY_RESOURCE_SENSOR,
+                title=TEMPERATURE["name"],
+                unique_id=None,
+            )
+        ],
+    )
+    config_entry.add_to_hass(hass)
+    return config_entry
+
+
+async def _start(hass: HomeAssistant, entry: MockConfigEntry) -> SubentryFlowResult:
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_RESOURCE_SENSOR), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    return result
+
+
+def _placeholders(result: SubentryFlowResult) -> Mapping[str, str]:
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    return placeholders
+
+
+async def test_entry_offers_the_resource_sensor_subentry(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    await _start(hass, entry)  # loads the config flow handler
+    assert entry.supported_subentry_types == {
+        SUBENTRY_RESOURCE_SENSOR: {"supports_reconfigure": True}
+    }
+
+
+async def test_add_with_defaults(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    result = await _start(hass, entry)
+    assert result["data_schema"] is not None
+    schema = result["data_schema"].schema
+    defaults = {str(key): key.default() for key in schema if callable(key.default)}
+    assert defaults == {"resource_path": "19/1/0"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"name": "Command", "value_template": "{{ value }}"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Command"
+    added = [sub for sub in entry.subentries.values() if sub.title == "Command"]
+    assert len(added) == 1
+    assert dict(added[0].data) == {
+        "name": "Command",
+        "resource_path": "19/1/0",
+        "value_template": "{{ value }}",
+    }
+
+
+async def test_several_sensors_may_read_one_path(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    result = await _start(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            "name": "Outdoor humidity",
+            "resource_path": "/19/1/0",
+            "value_template": "{{ (value_bytes[2] * 256 + value_bytes[3]) / 10 }}",
+            "unit_of_measurement": "%",
+            "device_class": "humidity",
+            "state_class": "measurement",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    paths = sorted(sub.data["resource_path"] for sub in entry.subentries.values())
+    assert paths == ["19/1/0", "19/1/0"]  # normalised: no leading slash
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "error", "placeholder"),
+    [
+        ({"resource_path": "19/1"}, "resource_path", "invalid_path", None),
+        ({"resource_path": "19/x/0"}, "resource_path", "invalid_path", None),
+        ({"resource_path": "70000/0/0"}, "resource_path", "invalid_path", None),
+        ({"value_template": "{{ value_bytes[0] "}, "value_template", "invalid_template", "error"),
+        ({"value_template": "{% if %}"}, "value_template", "invalid_template", "error"),
+        ({"unit_of_measurement": "%"}, "unit_of_measurement", "invalid_unit", "expected_units"),
+        ({"state_class": "total"}, "state_class", "invalid_state_class", "expected_state_classes"),
+    ],
+)
+async def test_form_refuses_what_cannot_work(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    change: dict[str, str],
+    field: str,
+    error: str,
+    placeholder: str | None,
+) -> None:
+    result = await _start(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**TEMPERATURE, "name": "Broken", **change}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {field: error}
+    if placeholder is not None:
+        assert _placeholders(result)[placeholder]
+    assert len(entry.subentries) == 1  # nothing added
+    # The user corrects the field and the sensor is added.
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**TEMPERATURE, "name": "Fixed"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_unit_check_names_the_units_that_fit(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    result = await _start(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**TEMPERATURE, "unit_of_measurement": "kWh"}
+    )
+    assert _placeholders(result)["expected_units"] == "K, °C, °F"
+
+
+async def test_a_class_without_unit_needs_none(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    result = await _start(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            "name": "Air quality",
+            "value_template": "{{ value_bytes[0] }}",
+            "device_class": "aqi",
+            "unit_of_measurement": "%",
+        },
+    )
+    assert result["errors"] == {"unit_of_measurement": "invalid_unit"}
+    assert _placeholders(result)["expected_units"] == "-"
+
+
+async def test_reconfigure_shows_the_current_settings_and_saves(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    (subentry_id,) = entry.subentries
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_RESOURCE_SENSOR),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["data_schema"] is not None
+    suggested = {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description
+    }
+    assert suggested == TEMPERATURE
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**TEMPERATURE, "resource_path": "19/1/"}
+    )
+    assert result["errors"] == {"resource_path": "invalid_path"}
+    changed = {**TEMPERATURE, "name": "Cellar temperature", "unit_of_measurement": "°F"}
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], changed)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    subentry = entry.subentries[subentry_id]
+    assert subentry.title == "Cellar temperature"
+    assert dict(subentry.data) == changed
+
+
+async def test_reconfigure_may_clear_optional_fields(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    (subentry_id,) = entry.subentries
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_RESOURCE_SENSOR),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id},
+    )
+    text_only = {"name": "Raw text", "resource_path": "19/1/0", "value_template": "{{ value }}"}
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], text_only)
+    assert result["type"] is FlowResultType.ABORT
+    assert dict(entry.subentries[subentry_id].data) == text_only

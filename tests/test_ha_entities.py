@@ -1,0 +1,126 @@
+"""Entities and diagnostics of a registered module, compared with snapshots.
+
+Registry entries and states are reduced to the fields this integration decides, so the
+snapshots read the same on every Home Assistant version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+import json
+from typing import Any
+
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from bc26sim import Bc26Simulator, ScriptedNetwork
+from custom_components.bc26.coordinator import Bc26Coordinator
+
+from .ha_fixtures import IMEI, unplug, until
+
+
+def _value(member: StrEnum | str | None) -> str | None:
+    """Enum members as their plain value: their repr is not the same on every version."""
+    return str(member) if member is not None else None
+
+
+def _plain_keys(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Newer versions key some attributes and capabilities by an enum; the text is the same."""
+    return {str(key): value for key, value in mapping.items()} if mapping is not None else None
+
+
+def _entity_view(hass: HomeAssistant, entry: er.RegistryEntry) -> dict[str, Any]:
+    state = hass.states.get(entry.entity_id)
+    return {
+        "unique_id": entry.unique_id,
+        "translation_key": entry.translation_key,
+        "device_class": _value(entry.original_device_class),
+        "entity_category": _value(entry.entity_category),
+        "disabled_by": _value(entry.disabled_by),
+        "capabilities": _plain_keys(entry.capabilities),
+        "unit": entry.unit_of_measurement,
+        "state": state.state if state is not None else None,
+        # Newer versions key some attributes by an enum; their text is the same.
+        "attributes": _plain_keys(state.attributes) if state is not None else None,
+    }
+
+
+async def test_entities(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    bc26_snapshot: SnapshotAssertion,
+) -> None:
+    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.link.signal_dbm is not None)
+    entries = er.async_entries_for_config_entry(entity_registry, config_entry.entry_id)
+    view = {entry.entity_id: _entity_view(hass, entry) for entry in entries}
+    assert dict(sorted(view.items())) == bc26_snapshot
+
+
+async def test_ip_address_sensor_is_disabled_by_default_and_works_when_enabled(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    entity_id = f"sensor.bc26_{IMEI}_ip_address"
+    entry = entity_registry.async_get(entity_id)
+    assert entry is not None
+    assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    entity_registry.async_update_entity(entity_id, disabled_by=None)
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    reloaded: Bc26Coordinator = config_entry.runtime_data
+    await until(lambda: reloaded.link.ip_address is not None)
+    await until(lambda: hass.states.get(entity_id) is not None)
+    assert hass.states.get(entity_id).state == "10.52.241.198"
+
+
+async def test_entities_follow_the_session(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    bc26: Bc26Simulator,
+    scripted_network: ScriptedNetwork,
+    bc26_port: str,
+) -> None:
+    observed = f"sensor.bc26_{IMEI}_observed_resources"
+    state = f"sensor.bc26_{IMEI}_registration_state"
+    await until(lambda: hass.states.get(observed).state == "1")
+    assert hass.states.get(observed).attributes["paths"] == ["19/0/0"]
+    assert await scripted_network.cancel_observe((19, 0, 0))
+    await until(lambda: hass.states.get(observed).state == "0")
+    await unplug(bc26, bc26_port)
+    await until(lambda: hass.states.get(state).state == STATE_UNAVAILABLE)
+    await bc26.replug()
+    await until(lambda: hass.states.get(state).state == "registered")
+
+
+async def test_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    coordinator: Bc26Coordinator,
+    config_entry: MockConfigEntry,
+    bc26_snapshot: SnapshotAssertion,
+) -> None:
+    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.link.signal_dbm is not None)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
+    assert diagnostics == bc26_snapshot(exclude=props("started_at", "transcript", "port"))
+    text = json.dumps(diagnostics)
+    assert IMEI not in text
+    assert "bc26-test" not in text
+    assert "127.0.0.1" not in text
+    transcript = diagnostics["transcript"]
+    assert transcript
+    assert any("AT+QLWCONF" in line and "**REDACTED**" in line for line in transcript)
