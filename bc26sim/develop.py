@@ -1,0 +1,143 @@
+"""`scripts/develop`: the local LwM2M platform, the virtual BC26 and Home Assistant together.
+
+On the first run it onboards a demo user and adds the module through Home
+Assistant's own config flow (and one decoded sensor through its subentry flow),
+exactly as a person would in the UI; later runs reuse the configuration. The
+platform writes a sample frame to /19/1/0 every few seconds. Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from pathlib import Path
+import signal
+import struct
+from typing import Any
+
+from .hass_process import HassProcess, Login, write_config
+from .lwm2m import Lwm2mClient
+from .modem import DEFAULT_IMEI
+from .platform.server import LwM2mPlatform
+from .simulator import Bc26Simulator
+
+DOWNLINK_PATH = (19, 1, 0)
+
+# The sample frame: a type byte, a counter, then a big-endian temperature in 0.1 °C.
+SAMPLE_SENSOR: dict[str, Any] = {
+    "name": "Demo temperature",
+    "resource_path": "19/1/0",
+    "value_template": "{{ (value_bytes[2] * 256 + value_bytes[3]) / 10 }}",
+    "unit_of_measurement": "°C",
+    "device_class": "temperature",
+    "state_class": "measurement",
+}
+
+
+def sample_frame(counter: int) -> bytes:
+    """Frame `counter` of the demo downlink: the temperature wanders between 20 and 24 °C."""
+    tenths = 200 + (counter * 7) % 40
+    return struct.pack(">BBH", 0x01, counter % 256, tenths)
+
+
+async def add_module(hass: HassProcess, serial_path: str, platform_port: int) -> str:
+    """Run the BC26 config flow through the HTTP API; return the new entry's id."""
+    result = await hass.config_flow(
+        "bc26",
+        [
+            {"port": serial_path, "baudrate": "115200"},
+            lambda form: {
+                "server": "127.0.0.1",
+                "server_port": platform_port,
+                "endpoint": _default(form, "endpoint"),
+                "data_mode": "direct_push",
+            },
+        ],
+    )
+    if result.get("type") != "create_entry":
+        raise RuntimeError(f"the BC26 config flow did not finish: {result}")
+    return str(result["result"]["entry_id"])
+
+
+def _default(form: dict[str, Any], name: str) -> Any:
+    """The default a form offers for field `name` (the endpoint defaults to the IMEI)."""
+    for field in form["data_schema"]:
+        if field["name"] == name:
+            return field.get("default")
+    raise KeyError(name)
+
+
+async def add_sample_sensor(hass: HassProcess, entry_id: str) -> None:
+    """Add the decoded temperature sensor through the "Add resource sensor" subentry flow."""
+    result = await hass.subentry_flow(entry_id, "resource_sensor", [SAMPLE_SENSOR])
+    if result.get("type") != "create_entry":
+        raise RuntimeError(f"the resource sensor flow did not finish: {result}")
+
+
+async def send_downlinks(platform: LwM2mPlatform, every: float) -> None:
+    """Write a sample frame to every registered module, every `every` seconds."""
+    counter = 0
+    while True:
+        await asyncio.sleep(every)
+        for endpoint in list(platform.registrations):
+            with contextlib.suppress(ConnectionError, TimeoutError, LookupError):
+                await platform.write(endpoint, DOWNLINK_PATH, sample_frame(counter))
+        counter += 1
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Bring up the trio, set up the module on the first run, wait for Ctrl-C."""
+    config_dir: Path = args.config
+    write_config(config_dir, args.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    platform = await LwM2mPlatform.start("127.0.0.1", args.platform_port)
+    simulator = Bc26Simulator(imei=args.imei, network=Lwm2mClient())
+    downlinks = asyncio.create_task(send_downlinks(platform, args.downlink_every))
+    hass = HassProcess(config_dir, args.port, config_dir / "hass.log")
+    try:
+        serial_path = str(config_dir / "bc26-modem")
+        await simulator.start_pty(link=serial_path)
+        print(f"virtual BC26 on {serial_path}; LwM2M platform on udp 127.0.0.1:{platform.port}")
+        await hass.start()
+        login = Login()
+        await hass.log_in(login)
+        if not await hass.config_entries("bc26"):
+            entry_id = await add_module(hass, serial_path, platform.port)
+            await add_sample_sensor(hass, entry_id)
+        print(f"Home Assistant: {hass.base_url}  user {login.username}  password {login.password}")
+        print(f"log: {config_dir / 'hass.log'}; Ctrl-C stops everything")
+        await stop.wait()
+    finally:
+        downlinks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await downlinks
+        await hass.stop()
+        await simulator.stop()
+        await platform.stop()
+
+
+def _absolute(text: str) -> Path:
+    return Path(text).resolve()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m bc26sim.develop`."""
+    parser = argparse.ArgumentParser(prog="scripts/develop", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--config", type=_absolute, default="config", help="Home Assistant config directory"
+    )
+    parser.add_argument("--port", type=int, default=8123, help="Home Assistant HTTP port")
+    parser.add_argument("--platform-port", type=int, default=5683, help="LwM2M platform UDP port")
+    parser.add_argument("--imei", default=DEFAULT_IMEI, help="IMEI of the virtual BC26")
+    parser.add_argument(
+        "--downlink-every", type=float, default=5.0, help="seconds between sample downlinks"
+    )
+    asyncio.run(run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
