@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 import re
 
+import yaml
+
 ROOT = Path(__file__).parent.parent
 COMPONENT = ROOT / "custom_components" / "bc26"
 
@@ -54,3 +56,44 @@ def test_hacs_json_names_the_minimum_home_assistant() -> None:
     assert set(hacs) <= {"name", "homeassistant", "country", "render_readme", "hide_default_branch"}
     assert hacs["name"]
     assert hacs["homeassistant"] == "2025.4.0"
+
+
+QUALITY_SCALE_RULES = {
+    # Bronze
+    "action-setup", "appropriate-polling", "brands", "common-modules", "config-flow",
+    "config-flow-test-coverage", "dependency-transparency", "docs-actions", "docs-conditions",
+    "docs-triggers", "docs-high-level-description", "docs-installation-instructions",
+    "docs-removal-instructions", "entity-event-setup", "entity-unique-id", "has-entity-name",
+    "runtime-data", "test-before-configure", "test-before-setup", "unique-config-entry",
+    # Silver
+    "action-exceptions", "config-entry-unloading", "docs-configuration-parameters",
+    "docs-installation-parameters", "entity-unavailable", "integration-owner",
+    "log-when-unavailable", "parallel-updates", "reauthentication-flow", "test-coverage",
+    # Gold
+    "devices", "diagnostics", "discovery", "discovery-update-info", "docs-data-update",
+    "docs-examples", "docs-known-limitations", "docs-supported-devices",
+    "docs-supported-functions", "docs-troubleshooting", "docs-use-cases", "dynamic-devices",
+    "entity-category", "entity-device-class", "entity-disabled-by-default",
+    "entity-translations", "exception-translations", "icon-translations",
+    "reconfiguration-flow", "repair-issues", "stale-devices",
+    # Platinum
+    "async-dependency", "inject-websession", "strict-typing",
+}  # fmt: skip
+
+
+def test_quality_scale_lists_every_rule_and_explains_each_exemption() -> None:
+    rules = yaml.safe_load((COMPONENT / "quality_scale.yaml").read_text())["rules"]
+    assert set(rules) == QUALITY_SCALE_RULES
+    for name, rule in rules.items():
+        status = rule if isinstance(rule, str) else rule["status"]
+        assert status in {"done", "exempt", "todo"}, name
+        if status == "exempt":
+            assert rule["comment"].strip(), name
+
+
+def test_brand_icons_are_square_pngs_of_the_expected_sizes() -> None:
+    for name, size in (("icon.png", 256), ("icon@2x.png", 512)):
+        data = (COMPONENT / "brand" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = int.from_bytes(data[16:20]), int.from_bytes(data[20:24])
+        assert (width, height) == (size, size)
