@@ -20,20 +20,11 @@ from bc26sim import Bc26Simulator
 from bc26sim.lwm2m import Lwm2mClient
 from bc26sim.platform import LwM2mPlatform
 from custom_components.bc26.const import (
-    CONF_BAUDRATE,
-    CONF_DATA_MODE,
-    CONF_DEREGISTER_ON_UNLOAD,
-    CONF_ENDPOINT,
-    CONF_POLL_INTERVAL,
-    CONF_PORT,
-    CONF_SERVER,
-    CONF_SERVER_PORT,
     DATA_MODE_DIRECT_PUSH,
-    DOMAIN,
 )
 from custom_components.bc26.coordinator import SESSION_TIMING, Bc26Coordinator
 
-from .ha_fixtures import FAST_TIMING, IMEI, until
+from .ha_fixtures import FAST_TIMING, IMEI, module_entry, until
 
 # CoAP and module delays at 1/50: an ACK timeout of 40 ms, the 128 s result in 2.6 s.
 NETWORK_SCALE = 0.02
@@ -117,22 +108,11 @@ def ha2_entry(
     """A module configured against the local platform."""
     hass.data[SESSION_TIMING] = FAST_TIMING
     _, platform = lwm2m_bc26
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"BC26 {IMEI}",
-        unique_id=IMEI,
-        data={
-            CONF_PORT: str(tmp_path / "bc26"),
-            CONF_BAUDRATE: 115200,
-            CONF_SERVER: "127.0.0.1",
-            CONF_SERVER_PORT: platform.port,
-            CONF_ENDPOINT: ENDPOINT,
-        },
-        options={
-            CONF_DATA_MODE: ha2_data_mode,
-            CONF_POLL_INTERVAL: 300,
-            CONF_DEREGISTER_ON_UNLOAD: True,
-        },
+    entry = module_entry(
+        str(tmp_path / "bc26"),
+        server_port=platform.port,
+        endpoint=ENDPOINT,
+        data_mode=ha2_data_mode,
         subentries_data=ha2_subentries,
     )
     entry.add_to_hass(hass)

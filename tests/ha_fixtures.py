@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -166,24 +167,42 @@ def entry_options() -> dict[str, object]:
     }
 
 
+def module_entry(
+    port: str,
+    *,
+    server_port: int = 5683,
+    endpoint: str = "bc26-test",
+    data_mode: str = DATA_MODE_DIRECT_PUSH,
+    **extra: Any,
+) -> MockConfigEntry:
+    """A config entry of the test module as the config flow would create it."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"BC26 {IMEI}",
+        unique_id=IMEI,
+        data={
+            CONF_PORT: port,
+            CONF_BAUDRATE: 115200,
+            CONF_SERVER: "127.0.0.1",
+            CONF_SERVER_PORT: server_port,
+            CONF_ENDPOINT: endpoint,
+        },
+        options=extra.pop("options", None)
+        or {
+            CONF_DATA_MODE: data_mode,
+            CONF_POLL_INTERVAL: 300,
+            CONF_DEREGISTER_ON_UNLOAD: True,
+        },
+        **extra,
+    )
+
+
 @pytest.fixture
 def config_entry(
     hass: HomeAssistant, bc26_port: str, entry_options: dict[str, object]
 ) -> MockConfigEntry:
     """A configured module on the virtual BC26's port."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"BC26 {IMEI}",
-        unique_id=IMEI,
-        data={
-            CONF_PORT: bc26_port,
-            CONF_BAUDRATE: 115200,
-            CONF_SERVER: "127.0.0.1",
-            CONF_SERVER_PORT: 5683,
-            CONF_ENDPOINT: "bc26-test",
-        },
-        options=entry_options,
-    )
+    entry = module_entry(bc26_port, options=entry_options)
     entry.add_to_hass(hass)
     return entry
 

@@ -8,26 +8,16 @@ from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bc26sim import Bc26Simulator
 from bc26sim.lwm2m import Lwm2mClient
 from bc26sim.platform import LwM2mPlatform
 from custom_components.bc26.const import (
-    CONF_BAUDRATE,
-    CONF_DATA_MODE,
-    CONF_DEREGISTER_ON_UNLOAD,
-    CONF_ENDPOINT,
-    CONF_POLL_INTERVAL,
-    CONF_PORT,
-    CONF_SERVER,
-    CONF_SERVER_PORT,
     DATA_MODE_BUFFER_ACCESS,
-    DOMAIN,
 )
 from custom_components.bc26.coordinator import Bc26Coordinator, Downlink
 
-from .ha_fixtures import IMEI, until
+from .ha_fixtures import IMEI, module_entry, until
 
 # CoAP and module delays at 1/50: an ACK timeout of 40 ms, the 128 s result in 2.6 s.
 NETWORK_SCALE = 0.02
@@ -57,22 +47,11 @@ async def lwm2m_module(tmp_path: Path) -> AsyncIterator[Bc26Simulator]:
 async def test_buffered_writes_of_the_platform_arrive_and_unload_deregisters(
     hass: HomeAssistant, platform: LwM2mPlatform, tmp_path: Path
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"BC26 {IMEI}",
-        unique_id=IMEI,
-        data={
-            CONF_PORT: str(tmp_path / "bc26"),
-            CONF_BAUDRATE: 115200,
-            CONF_SERVER: "127.0.0.1",
-            CONF_SERVER_PORT: platform.port,
-            CONF_ENDPOINT: ENDPOINT,
-        },
-        options={
-            CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
-            CONF_POLL_INTERVAL: 300,
-            CONF_DEREGISTER_ON_UNLOAD: True,
-        },
+    entry = module_entry(
+        str(tmp_path / "bc26"),
+        server_port=platform.port,
+        endpoint=ENDPOINT,
+        data_mode=DATA_MODE_BUFFER_ACCESS,
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
