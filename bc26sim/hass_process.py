@@ -212,6 +212,7 @@ class HassProcess:
         pending = {step["step"] for step in steps if not step["done"]}
         if "core_config" in pending:
             await self._post_json("/api/onboarding/core_config", {})
+            await self._remove_failed_entries()
         if "analytics" in pending:
             await self._post_json("/api/onboarding/analytics", {})
         if "integration" in pending:
@@ -219,6 +220,19 @@ class HassProcess:
                 "/api/onboarding/integration",
                 {"client_id": self.client_id, "redirect_uri": self.client_id},
             )
+
+    async def _remove_failed_entries(self) -> None:
+        """Remove the default integrations onboarding adds that cannot load here.
+
+        Onboarding sets up a few (weather, radio, text-to-speech) whose libraries a
+        development environment does not have; their red cards would only distract.
+        """
+        headers = {"Authorization": f"Bearer {self._token}"}
+        for entry in await self.get_json("/api/config/config_entries/entry"):
+            if entry["state"] == "setup_error":
+                url = f"{self.base_url}/api/config/config_entries/entry/{entry['entry_id']}"
+                async with self._http.delete(url, headers=headers) as response:
+                    response.raise_for_status()
 
     # ------------------------------------------------------------------ REST calls
 
