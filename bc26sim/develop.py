@@ -89,15 +89,17 @@ async def send_downlinks(platform: LwM2mPlatform, every: float) -> None:
 async def run(args: argparse.Namespace) -> None:
     """Bring up the trio, set up the module on the first run, wait for Ctrl-C."""
     config_dir: Path = args.config
-    write_config(config_dir, args.port)
-    stop = asyncio.Event()
+    port = write_config(config_dir, args.port)
+    # Ctrl-C cancels whatever runs, start-up included; the finally block still cleans up.
+    main_task = asyncio.current_task()
+    assert main_task is not None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, main_task.cancel)
     platform = await LwM2mPlatform.start("127.0.0.1", args.platform_port)
     simulator = Bc26Simulator(imei=args.imei, network=Lwm2mClient())
     downlinks = asyncio.create_task(send_downlinks(platform, args.downlink_every))
-    hass = HassProcess(config_dir, args.port, config_dir / "hass.log")
+    hass = HassProcess(config_dir, port, config_dir / "hass.log")
     try:
         serial_path = str(config_dir / "bc26-modem")
         await simulator.start_pty(link=serial_path)
@@ -110,7 +112,7 @@ async def run(args: argparse.Namespace) -> None:
             await add_sample_sensor(hass, entry_id)
         print(f"Home Assistant: {hass.base_url}  user {login.username}  password {login.password}")
         print(f"log: {config_dir / 'hass.log'}; Ctrl-C stops everything")
-        await stop.wait()
+        await asyncio.Event().wait()  # until Ctrl-C
     finally:
         downlinks.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -130,13 +132,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--config", type=_absolute, default="config", help="Home Assistant config directory"
     )
-    parser.add_argument("--port", type=int, default=8123, help="Home Assistant HTTP port")
+    parser.add_argument(
+        "--port", type=int, default=8123, help="Home Assistant HTTP port (first run only)"
+    )
     parser.add_argument("--platform-port", type=int, default=5683, help="LwM2M platform UDP port")
     parser.add_argument("--imei", default=DEFAULT_IMEI, help="IMEI of the virtual BC26")
     parser.add_argument(
         "--downlink-every", type=float, default=5.0, help="seconds between sample downlinks"
     )
-    asyncio.run(run(parser.parse_args(argv)))
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

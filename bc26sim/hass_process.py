@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import re
 import signal
 import sys
 from typing import Any, Self
@@ -64,8 +65,12 @@ class Login:
     password: str = "bc26-demo"  # noqa: S105 - a local demo account, printed for the user
 
 
-def write_config(config_dir: Path, port: int) -> None:
-    """Create the config directory with bc26 linked in, unless it exists already."""
+def write_config(config_dir: Path, port: int) -> int:
+    """Create the config directory with bc26 linked in, unless it exists already.
+
+    Returns the HTTP port in force: `port` for a new configuration, else the one the
+    existing configuration.yaml names (a second run reuses the first run's setup).
+    """
     config_dir.mkdir(parents=True, exist_ok=True)
     components = config_dir / "custom_components"
     components.mkdir(exist_ok=True)
@@ -73,11 +78,15 @@ def write_config(config_dir: Path, port: int) -> None:
     if not link.exists():
         link.symlink_to(COMPONENT, target_is_directory=True)
     configuration = config_dir / "configuration.yaml"
-    if not configuration.exists():
+    if configuration.exists():
+        found = re.search(r"^\s*server_port:\s*(\d+)", configuration.read_text(), re.MULTILINE)
+        port = int(found.group(1)) if found else 8123  # Home Assistant's default
+    else:
         configuration.write_text(CONFIGURATION.format(port=port))
     automations = config_dir / "automations.yaml"
     if not automations.exists():
         automations.write_text("[]\n")
+    return port
 
 
 class HassProcess:
@@ -145,9 +154,10 @@ class HassProcess:
         return None if self._process is None else self._process.pid
 
     async def _answers(self) -> bool:
+        """Whether the HTTP server is up (any answer will do: a finished onboarding is 404)."""
         try:
-            async with self._http.get(f"{self.base_url}/api/onboarding") as response:
-                return response.status == 200
+            async with self._http.get(f"{self.base_url}/api/onboarding"):
+                return True
         except aiohttp.ClientError:
             return False
 
@@ -162,8 +172,9 @@ class HassProcess:
     async def log_in(self, login: Login) -> None:
         """Onboard `login` on the first run, or log in with it on later runs."""
         async with self._http.get(f"{self.base_url}/api/onboarding") as response:
-            steps = await response.json()
-        user_step_done = any(s["step"] == "user" and s["done"] for s in steps)
+            # Once onboarding is over, Home Assistant no longer serves its API at all.
+            steps = [] if response.status == 404 else await response.json()
+        user_step_done = not steps or any(s["step"] == "user" and s["done"] for s in steps)
         if user_step_done:
             code = await self._login_flow(login)
         else:
