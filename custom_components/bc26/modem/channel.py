@@ -55,7 +55,6 @@ from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
 import logging
-import re
 import time
 from typing import Any
 
@@ -75,11 +74,11 @@ from .urc import BANNER_END, ModemRebooted, UnknownUrc, UrcEvent, is_banner_line
 _LOGGER = logging.getLogger(__name__)
 
 MAX_LINE = 4096  # characters; a full-size hex URC is about 1,060
+MAX_READ = 1024  # bytes per read from the port: about 30 short URCs, a few ms of work
 SHOWN_OF_OVERLONG = 80  # characters of a cut line that are kept
 STALE_MEMORY = 16  # timed-out commands whose late answers are recognised
 CLOSE_TIMEOUT = 5.0  # seconds for the port to close before it is aborted
 
-_TERMINATORS = re.compile(rb"[\r\n]+")
 _NOISE = "".join(chr(code) for code in range(256) if not 0x21 <= code <= 0x7E)
 _FINALS = frozenset(("OK", "ERROR"))
 _CME = "+CME ERROR:"
@@ -89,7 +88,7 @@ type LostCallback = Callable[[Exception | None], None]
 
 
 class LineReader:
-    """Cuts a byte stream into lines, in one pass over each byte; bounded by MAX_LINE."""
+    """Cuts a byte stream into lines at CR, LF or runs of them; bounded by MAX_LINE."""
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self._max_line = max_line
@@ -99,7 +98,9 @@ class LineReader:
 
     def feed(self, data: bytes) -> list[str]:
         """The non-empty lines that `data` completes, noise stripped."""
-        pieces = _TERMINATORS.split(data)
+        # CR, LF or any run of them ends a line; empty pieces between them yield no line.
+        # (bytes.replace and split run in C; a regex split cost 6 us on a 1 KB read.)
+        pieces = data.replace(b"\r", b"\n").split(b"\n")
         lines: list[str] = []
         for piece in pieces[:-1]:
             self._extend(piece)
@@ -211,6 +212,11 @@ class AtChannel(asyncio.Protocol):
         except (OSError, TimeoutError, ValueError, serialx.SerialException) as err:
             raise PortError(f"cannot open {url}: {err!r}") from err
         self._transport = transport
+        # serialx reads up to 256 KB per event-loop callback, and every line of a read is
+        # parsed and dispatched in that callback: a backlog (a flood, a loop that was busy)
+        # would become one long callback. Smaller reads hand the loop back between them.
+        if isinstance(getattr(transport, "max_size", None), int):  # its descriptor transport
+            setattr(transport, "max_size", MAX_READ)  # noqa: B010 - not in its type stubs
 
     async def close(self) -> None:
         """Close the port; idempotent. Pending commands fail with PortError."""
