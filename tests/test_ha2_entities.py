@@ -11,7 +11,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -128,6 +128,41 @@ async def test_every_payload_fires_one_event(rig: Rig) -> None:
         await _written(rig, payload)
     unsubscribe()
     assert [event["text"] for event in events] == ["one", "two", "three"]
+
+
+async def test_the_event_finds_the_sensors_already_updated(rig: Rig) -> None:
+    """An automation triggered by data_received reads the sensors' new values."""
+    await _written(rig, b"first")  # the raw sensor exists from now on
+    event_id = _entity_id(rig.hass, "event", EVENT)
+    raw_id = _entity_id(rig.hass, "sensor", RAW_DOWNLINK)
+    seen_by_event: list[str] = []
+
+    @callback  # runs inside the event entity's state write, as a state trigger's check does
+    def record(event: Any) -> None:
+        if event.data["entity_id"] == event_id:
+            seen_by_event.append(rig.hass.states.get(raw_id).state)
+
+    unsubscribe = rig.hass.bus.async_listen("state_changed", record)
+    await _written(rig, b"second")
+    await until(lambda: bool(seen_by_event))
+    unsubscribe()
+    assert seen_by_event == ["second"]
+
+
+async def test_announcements_come_after_every_subscriber(rig: Rig) -> None:
+    """Whatever the order of subscribing, announcers hear of a payload last."""
+    heard: list[str] = []
+    session = rig.session
+    unsubscribers = [
+        session.async_subscribe_downlink_announcement(lambda _: heard.append("announcer")),
+        session.async_subscribe_downlink(None, lambda _: heard.append("every path")),
+        session.async_subscribe_downlink(DOWNLINK, lambda _: heard.append("its path")),
+    ]
+    await _written(rig, b"ordered")
+    await until(lambda: len(heard) == 3)
+    for unsubscribe in unsubscribers:
+        unsubscribe()
+    assert heard == ["its path", "every path", "announcer"]
 
 
 async def test_raw_sensors_come_back_after_a_restart(rig: Rig, hass: HomeAssistant) -> None:

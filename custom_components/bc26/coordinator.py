@@ -202,6 +202,7 @@ class Bc26Coordinator:
         self._partial = bytearray()
         self._listeners: list[CALLBACK_TYPE] = []
         self._downlink_subscribers: dict[ResourcePath | None, list[DownlinkCallback]] = {}
+        self._downlink_announcers: list[DownlinkCallback] = []
         self._task: asyncio.Task[None] | None = None
         # Sends from actions, in call order, between the session's own commands.
         self.uplinks = SendQueue(functools.partial(transmit, self))
@@ -245,14 +246,18 @@ class Bc26Coordinator:
         self, path: ResourcePath | None, downlink_callback: DownlinkCallback
     ) -> CALLBACK_TYPE:
         """Call `downlink_callback` for each payload written to `path` (None: any path)."""
-        subscribers = self._downlink_subscribers.setdefault(path, [])
-        subscribers.append(downlink_callback)
+        return _subscribe(self._downlink_subscribers.setdefault(path, []), downlink_callback)
 
-        @callback
-        def remove() -> None:
-            subscribers.remove(downlink_callback)
+    @callback
+    def async_subscribe_downlink_announcement(
+        self, downlink_callback: DownlinkCallback
+    ) -> CALLBACK_TYPE:
+        """Call `downlink_callback` for every payload once all other subscribers have run.
 
-        return remove
+        An automation triggered by the announcement (the data_received event) then
+        already finds every sensor of the payload up to date.
+        """
+        return _subscribe(self._downlink_announcers, downlink_callback)
 
     @asynccontextmanager
     async def modem_session(self) -> AsyncIterator[Bc26Modem]:
@@ -682,6 +687,7 @@ class Bc26Coordinator:
         subscribers = [
             *self._downlink_subscribers.get(downlink.path, ()),
             *self._downlink_subscribers.get(None, ()),
+            *self._downlink_announcers,
         ]
         for subscriber in subscribers:
             try:
@@ -742,3 +748,16 @@ def async_register_device(
         serial_number=identity.imei,
         sw_version=identity.firmware,
     )
+
+
+def _subscribe(
+    subscribers: list[DownlinkCallback], downlink_callback: DownlinkCallback
+) -> CALLBACK_TYPE:
+    """Add `downlink_callback` to `subscribers`; return its remover."""
+    subscribers.append(downlink_callback)
+
+    @callback
+    def remove() -> None:
+        subscribers.remove(downlink_callback)
+
+    return remove

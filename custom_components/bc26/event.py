@@ -33,9 +33,11 @@ class DownlinkEvent(Bc26Entity, EventEntity):
         self._attr_unique_id = f"{coordinator.config_entry.unique_id}-downlink"
 
     async def async_added_to_hass(self) -> None:
-        """Follow every path."""
+        """Announce every payload, after the sensors have taken it."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.coordinator.async_subscribe_downlink(None, self._on_downlink))
+        self.async_on_remove(
+            self.coordinator.async_subscribe_downlink_announcement(self._on_downlink)
+        )
 
     @callback
     def _on_downlink(self, downlink: Downlink) -> None:
