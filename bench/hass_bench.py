@@ -1,0 +1,458 @@
+"""The measurements, in one real Home Assistant with the virtual BC26 on a pseudo-terminal.
+
+Home Assistant runs in this process (see `bench.inprocess`); the module is added
+through the real config flow and the resource sensors through the real subentry
+flow, over the HTTP API, as `scripts/develop` and the end-to-end test do. Beside the
+module, two more virtual BC26s on their own pseudo-terminals feed Home Assistant's
+core `serial` sensor the same lines (one sensor per payload size: a 512-byte
+payload's line is longer than a state may be, so that sensor cuts it with a value
+template, as a user would have to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+import socket
+import time
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+
+from bc26sim import Bc26Simulator
+from bc26sim.develop import add_module
+from bc26sim.hass_process import Login
+from bc26sim.lwm2m import Lwm2mClient
+from bc26sim.platform.server import LwM2mPlatform
+
+from .inprocess import InProcessHass, prepare
+from .probes import (
+    GC,
+    Longest,
+    LoopWatch,
+    StateWatch,
+    Watched,
+    WireProbe,
+    percentile,
+    rss_bytes,
+    wire_ns,
+)
+
+IMEI = "866971030001361"
+DOWNLINK = (19, 1, 0)
+UPLINK = (19, 0, 0)
+WAIT = 30.0  # seconds for anything to happen; generous, the machine is shared
+WINDOW_BYTES = 2048  # bytes in flight on the pty during a flood: well inside its buffer
+
+SERIAL_SENSORS = """\
+sensor:
+  - platform: serial
+    name: Serial short
+    serial_port: {short}
+    baudrate: 115200
+  - platform: serial
+    name: Serial long
+    serial_port: {long}
+    baudrate: 115200
+    value_template: "{{{{ value[:255] }}}}"
+"""
+SERIAL_SHORT = "sensor.serial_short"
+SERIAL_LONG = "sensor.serial_long"
+
+
+def urc(counter: int, size: int, path: tuple[int, int, int] = DOWNLINK) -> bytes:
+    """A direct-push +QLWDATARECV of `size` bytes; the counter leads, so each state differs."""
+    payload = counter.to_bytes(4, "big") + bytes(i % 256 for i in range(size - 4))
+    obj, ins, res = path
+    return f"\r\n+QLWDATARECV: {obj},{ins},{res},{size},{payload.hex().upper()}\r\n".encode()
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Rig:
+    """The platform, the module, the two serial-sensor feeds and Home Assistant."""
+
+    platform: LwM2mPlatform
+    module: Bc26Simulator
+    module_wire: WireProbe
+    serial_short: Bc26Simulator
+    serial_short_wire: WireProbe
+    serial_long: Bc26Simulator
+    serial_long_wire: WireProbe
+    api: InProcessHass
+    entry_id: str
+    raw_entity: str
+    event_entity: str
+    states: StateWatch
+    sensors: int = 0
+    loop_watch: LoopWatch = field(default_factory=LoopWatch)
+
+    @property
+    def hass(self) -> HomeAssistant:
+        """The Home Assistant object."""
+        return self.api.hass
+
+    @property
+    def downlinks_received(self) -> int:
+        """The coordinator's count of payloads it dispatched."""
+        entry = self.hass.config_entries.async_get_entry(self.entry_id)
+        assert entry is not None
+        count: int = entry.runtime_data.downlinks_received
+        return count
+
+    async def add_sensors(self, total: int) -> None:
+        """Add resource sensors through the subentry flow until `total` are configured.
+
+        The first decodes /19/1/0 (the flooded path); the others sit on other paths.
+        """
+        while self.sensors < total:
+            number = self.sensors
+            path = "19/1/0" if number == 0 else f"19/{2 + number // 1000}/{number % 1000}"
+            result = await self.api.subentry_flow(
+                self.entry_id,
+                "resource_sensor",
+                [
+                    {
+                        "name": f"Bench {number}",
+                        "resource_path": path,
+                        "value_template": "{{ value_bytes[3] }}",
+                    }
+                ],
+            )
+            if result.get("type") != "create_entry":
+                raise RuntimeError(f"the resource sensor flow did not finish: {result}")
+            self.sensors += 1
+
+
+@contextlib.asynccontextmanager
+async def rig(workdir: Path) -> AsyncIterator[Rig]:
+    """Bring everything up, add the module, wait for registration and observation."""
+    platform = await LwM2mPlatform.start("127.0.0.1", 0)
+    module = Bc26Simulator(imei=IMEI, network=Lwm2mClient(), time_scale=0.1)
+    feeds = [Bc26Simulator(imei=IMEI, time_scale=0.1) for _ in range(2)]
+    wires = [WireProbe(simulator) for simulator in (module, *feeds)]
+    port = _free_tcp_port()
+    api = InProcessHass(workdir / "config", port, workdir / "home-assistant.log")
+    states: StateWatch | None = None
+    try:
+        module_path = await module.start_pty(link=workdir / "bc26-modem")
+        await feeds[0].start_pty(link=workdir / "serial-short")
+        await feeds[1].start_pty(link=workdir / "serial-long")
+        extra = SERIAL_SENSORS.format(short=workdir / "serial-short", long=workdir / "serial-long")
+        prepare(workdir / "config", port, extra)
+        await api.start()
+        await api.log_in(Login())
+        entry_id = await add_module(api, module_path, platform.port)
+        async with asyncio.timeout(WAIT):
+            await platform.wait_registered(IMEI)
+            await platform.wait_for(lambda: UPLINK in platform.observations(IMEI) or None)
+        states = StateWatch(api.hass)
+        rig = Rig(
+            platform,
+            module,
+            wires[0],
+            feeds[0],
+            wires[1],
+            feeds[1],
+            wires[2],
+            api,
+            entry_id,
+            "",
+            (await api.entity_ids("bc26"))[f"{IMEI}-downlink"],
+            states,
+        )
+        # The raw sensor of /19/1/0 appears with its first payload.
+        module.inject(urc(0, 4))
+        async with asyncio.timeout(WAIT):
+            while not (raw := await _raw_entity(api)):  # noqa: ASYNC110 - polls the HTTP API
+                await asyncio.sleep(0.05)
+        rig.raw_entity = raw
+        yield rig
+    finally:
+        if states is not None:
+            states.close()
+        await api.stop()
+        for simulator in (module, *feeds):
+            await simulator.stop()
+        await platform.stop()
+
+
+async def _raw_entity(api: InProcessHass) -> str | None:
+    ids = await api.entity_ids("bc26")
+    return ids.get(f"{IMEI}-resource-19-1-0")
+
+
+# ---------------------------------------------------------------------- 1. latency
+
+
+@dataclass
+class Latency:
+    """Per-payload latencies (ns) of one lane."""
+
+    lane: str
+    size: int
+    samples: list[int] = field(default_factory=list)
+    without_gc: list[int] = field(default_factory=list)  # samples no collection fell into
+    event_samples: list[int] = field(default_factory=list)  # bc26: to the event entity's state
+    lost: int = 0
+
+    @property
+    def p50_ms(self) -> float:
+        """Median, ms."""
+        return percentile(self.samples, 0.50) / 1e6
+
+    @property
+    def p99_ms(self) -> float:
+        """99th percentile, ms."""
+        return percentile(self.samples, 0.99) / 1e6
+
+    @property
+    def p99_without_gc_ms(self) -> float:
+        """99th percentile of the samples without a garbage collection, ms."""
+        return percentile(self.without_gc, 0.99) / 1e6 if self.without_gc else float("nan")
+
+
+async def _one(
+    simulator: Bc26Simulator, wire: WireProbe, watched: Watched, line: bytes
+) -> int | None:
+    """Write one line; the time from the write to the watched entity's new state, ns."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[int] = loop.create_future()
+    watched.waiter = waiter
+    wire.armed_write = True
+    simulator.inject(line)
+    try:
+        async with asyncio.timeout(WAIT / 3):
+            done = await waiter
+    except TimeoutError:
+        return None
+    finally:
+        watched.waiter = None
+    return done - wire.write_ns
+
+
+async def measure_latency(rig: Rig, count: int) -> list[Latency]:
+    """Alternate the two lanes, payload by payload, for 4 and 512 bytes."""
+    results = []
+    base = 1_000_000
+    for size, serial, serial_wire, serial_entity in (
+        (4, rig.serial_short, rig.serial_short_wire, SERIAL_SHORT),
+        (512, rig.serial_long, rig.serial_long_wire, SERIAL_LONG),
+    ):
+        ours = Latency("bc26", size)
+        theirs = Latency("serial", size)
+        raw = rig.states.watch(rig.raw_entity)
+        event = rig.states.watch(rig.event_entity)
+        core = rig.states.watch(serial_entity)
+        for number in range(count):
+            line = urc(base + number, size)
+            for lane, simulator, wire, watched in (
+                (ours, rig.module, rig.module_wire, raw),
+                (theirs, serial, serial_wire, core),
+            ):
+                collected = GC.total_ns
+                events = event.changes
+                took = await _one(simulator, wire, watched, line)
+                if took is None:
+                    lane.lost += 1
+                    continue
+                lane.samples.append(took)
+                if event.changes > events:
+                    lane.event_samples.append(event.last_ns - wire.write_ns)
+                if GC.total_ns == collected:
+                    lane.without_gc.append(took)
+        base += count
+        results += [ours, theirs]
+    return results
+
+
+# ---------------------------------------------------------------------- 2. throughput
+
+
+@dataclass
+class Flood:
+    """One flood of URCs on /19/1/0."""
+
+    sensors: int
+    sent: int
+    seconds: float
+    cpu_seconds: float
+    state_changes: int
+    dispatched: int
+    dropped_bytes: int
+    rss: list[tuple[int, int]] = field(default_factory=list)  # (URCs sent, bytes)
+
+    @property
+    def rate(self) -> float:
+        """URCs per second turned into state changes."""
+        return self.state_changes / self.seconds
+
+    @property
+    def cpu_us_per_urc(self) -> float:
+        """Process CPU time per URC (Home Assistant, integration and simulator together), us."""
+        return self.cpu_seconds / self.sent * 1e6
+
+    @property
+    def lost(self) -> int:
+        """URCs sent that did not become a state change."""
+        return self.sent - self.state_changes
+
+
+_counter = 10_000_000
+
+
+async def flood(
+    rig: Rig, count: int, size: int = 4, rss_every: int = 0, *, collect_first: bool = True
+) -> Flood:
+    """Send `count` URCs as fast as the reader takes them, keeping the pty buffer from filling.
+
+    The simulator's pty drops what its buffer cannot take (as a UART without flow
+    control would); so the sender keeps at most WINDOW_BYTES unread in flight and
+    writes more each time the integration turned earlier ones into states.
+    """
+    global _counter  # noqa: PLW0603 - states must differ from every earlier run's
+    watched = rig.states.watch(rig.raw_entity)
+    window = max(1, WINDOW_BYTES // len(urc(0, size)))
+    changes_before = watched.changes
+    dispatched_before = rig.downlinks_received
+    dropped_before = rig.module.dropped_output
+    result = Flood(rig.sensors, count, 0.0, 0.0, 0, 0, 0)
+    sent = 0
+    if collect_first:
+        # Each throughput flood starts from a fresh heap, so that a full collection (100+
+        # ms in Home Assistant's heap) falls into none or all of them alike. The memory
+        # flood and the sends leave the collector alone: row 5 reports its pauses there.
+        GC.collect()
+    start_cpu = time.process_time()
+    start = time.perf_counter()
+    async with asyncio.timeout(WAIT + count / 100):
+        while True:
+            done = watched.changes - changes_before
+            if done >= count:
+                break
+            while sent < count and sent - done < window:
+                rig.module.inject(urc(_counter, size))
+                _counter += 1
+                sent += 1
+                if rss_every and sent % rss_every == 0:
+                    result.rss.append((sent, rss_bytes()))
+            watched.progress.clear()
+            await watched.progress.wait()
+    result.seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - start_cpu
+    result.state_changes = watched.changes - changes_before
+    result.dispatched = rig.downlinks_received - dispatched_before
+    result.dropped_bytes = rig.module.dropped_output - dropped_before
+    result.rss.append((sent, rss_bytes()))
+    return result
+
+
+# ---------------------------------------------------------------------- 3. uplink
+
+
+@dataclass
+class Sends:
+    """`count` bc26.send NON calls, one after the other."""
+
+    count: int
+    seconds: float = 0.0
+    overhead_ns: list[int] = field(default_factory=list)
+    wire_times_ns: list[float] = field(default_factory=list)
+    delivered: int = 0
+    rss: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Sends per second, the last one seen at the platform."""
+        return self.count / self.seconds
+
+    @property
+    def overhead_fraction(self) -> float:
+        """Median software overhead per send over its wire time at 115200 baud."""
+        ratios = sorted(o / w for o, w in zip(self.overhead_ns, self.wire_times_ns, strict=True))
+        return ratios[len(ratios) // 2]
+
+    @property
+    def overhead_us(self) -> float:
+        """Median software overhead per send, us."""
+        return percentile(self.overhead_ns, 0.5) / 1000
+
+
+BATCH = 500  # sends between checks that the platform received every one (its history: 1000)
+
+
+async def measure_sends(rig: Rig, count: int, size: int = 4, rss_every: int = 0) -> Sends:
+    """Call bc26.send (NON) `count` times as an automation would, awaiting each.
+
+    Software overhead of one send: from the action call to the command's last byte
+    reaching the module, plus from the module writing OK to the action returning. The
+    module's own time in between (on a real BC26, the radio's) is not ours.
+    """
+
+    hass = rig.hass
+    wire = rig.module_wire
+    result = Sends(count)
+    start = time.perf_counter()
+    batch: list[bytes] = []
+    for number in range(count):
+        payload = (number + 1).to_bytes(4, "big") + bytes(i % 256 for i in range(size - 4))
+        read_before, written_before = wire.read, wire.written
+        begin = time.perf_counter_ns()
+        response: Any = await hass.services.async_call(
+            "bc26",
+            "send",
+            {"config_entry_id": rig.entry_id, "data": payload.hex(), "encoding": "hex"},
+            blocking=True,
+            return_response=True,
+        )
+        end = time.perf_counter_ns()
+        if response != {"status": "sent"}:
+            raise RuntimeError(f"bc26.send answered {response}")
+        if wire.last_line_end_ns >= begin and wire.ok_after_line_ns >= wire.last_line_end_ns:
+            result.overhead_ns.append(
+                (wire.last_line_end_ns - begin) + (end - wire.ok_after_line_ns)
+            )
+            result.wire_times_ns.append(
+                wire_ns(wire.read - read_before + wire.written - written_before)
+            )
+        batch.append(payload)
+        if len(batch) == BATCH or number == count - 1:
+            result.delivered += await _delivered(rig.platform, batch)
+            batch = []
+        if rss_every and (number + 1) % rss_every == 0:
+            result.rss.append((number + 1, rss_bytes()))
+    result.seconds = time.perf_counter() - start
+    result.rss.append((count, rss_bytes()))
+    return result
+
+
+async def _delivered(platform: LwM2mPlatform, batch: list[bytes]) -> int:
+    """How many of `batch` the platform received (waiting for the last one)."""
+    last = batch[-1]
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(WAIT):
+            await platform.wait_for(lambda: any(u.payload == last for u in platform.uplinks))
+    seen = {u.payload for u in platform.uplinks}
+    return sum(1 for payload in batch if payload in seen)
+
+
+__all__ = [
+    "Flood",
+    "Latency",
+    "Longest",
+    "Rig",
+    "Sends",
+    "flood",
+    "measure_latency",
+    "measure_sends",
+    "rig",
+]

@@ -1,0 +1,102 @@
+"""A real Home Assistant in the benchmark's own process, driven through its HTTP API.
+
+`InProcessHass` is `bc26sim.hass_process.HassProcess` with the child process replaced
+by Home Assistant's own bootstrap (`homeassistant.bootstrap.async_setup_hass`, what
+`hass` runs) on the running event loop. Everything else is inherited: onboarding,
+the config flow and subentry flows through the HTTP API, states, actions. The
+virtual BC26 and the platform run on the same loop, so a timestamp taken where the
+simulator writes to the pseudo-terminal and one taken in a `state_changed` listener
+come from the same clock; the pseudo-terminal and the serial port are real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+import sys
+import threading
+
+import aiohttp
+from homeassistant import bootstrap
+from homeassistant.core import HomeAssistant
+from homeassistant.runner import RuntimeConfig
+
+from bc26sim.hass_process import CONFIGURATION, START_TIMEOUT, HassError, HassProcess, write_config
+
+
+def configuration(port: int, extra: str = "") -> str:
+    """The development configuration, with the integration logging at warning level.
+
+    The development tools log `custom_components.bc26` at debug level; a benchmark
+    measures what a user runs, so that line goes back to the default.
+    """
+    text = CONFIGURATION.format(port=port).replace(
+        "custom_components.bc26: debug", "custom_components.bc26: warning"
+    )
+    return text.replace("automation: !include automations.yaml\n", "") + extra
+
+
+def prepare(config_dir: Path, port: int, extra: str = "") -> None:
+    """Write the configuration (`extra` appended), then let `write_config` link bc26 in."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "configuration.yaml").write_text(configuration(port, extra))
+    write_config(config_dir, port)
+
+
+def _console_stays_ours() -> None:
+    """Keep Home Assistant's log in its file; the benchmark's table owns the console.
+
+    Home Assistant's logging setup adds a console handler through `logging.basicConfig`,
+    which does nothing when the root logger has a handler already.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+
+
+class InProcessHass(HassProcess):
+    """Home Assistant on this process's event loop; the HTTP API as for `HassProcess`."""
+
+    def __init__(self, config_dir: Path, port: int, log_path: Path) -> None:
+        super().__init__(config_dir, port, log_path)
+        self._hass: HomeAssistant | None = None
+
+    @property
+    def hass(self) -> HomeAssistant:
+        """The running HomeAssistant object."""
+        if self._hass is None:
+            raise HassError("hass is not running")
+        return self._hass
+
+    async def start(self) -> None:
+        """Bootstrap Home Assistant here and return once its HTTP API answers."""
+        runtime = RuntimeConfig(
+            config_dir=str(self.config_dir),
+            skip_pip=True,
+            log_file=str(self._log_path),
+            log_no_color=True,
+        )
+        _console_stays_ours()
+        hooks = sys.excepthook, threading.excepthook
+        hass = await bootstrap.async_setup_hass(runtime)
+        sys.excepthook, threading.excepthook = hooks  # errors of the benchmark show as usual
+        if hass is None:
+            raise HassError("Home Assistant did not set up")
+        self._hass = hass
+        await hass.async_start()
+        self._session = aiohttp.ClientSession()
+        async with asyncio.timeout(START_TIMEOUT):
+            while not await self._answers():  # noqa: ASYNC110 - polls the HTTP API
+                await asyncio.sleep(0.25)
+
+    async def stop(self) -> int | None:
+        """Stop Home Assistant as `hass` does on Ctrl-C; return its exit code."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        hass, self._hass = self._hass, None
+        if hass is None:
+            return None
+        await hass.async_stop()
+        return hass.exit_code

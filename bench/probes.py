@@ -1,0 +1,252 @@
+"""What the benchmark watches: simulator wire timestamps, state changes, loop callbacks, memory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+import gc
+import os
+import time
+from typing import Any
+
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+
+from bc26sim import Bc26Simulator
+
+BAUD = 115200
+BITS_PER_BYTE = 10  # start bit, 8 data bits, stop bit
+NS_PER_BYTE = BITS_PER_BYTE * 1_000_000_000 / BAUD  # 86.8 us
+
+
+def wire_ns(size: int) -> float:
+    """How long `size` bytes take on a 115200-baud 8N1 line."""
+    return size * NS_PER_BYTE
+
+
+class WireProbe:
+    """Timestamps of what a simulator writes to and reads from its pseudo-terminal.
+
+    Installed before the simulator's port opens: it wraps the modem's writer (the
+    bytes go to the pty master right after the timestamp) and its `feed` (bytes the
+    host wrote, as the pty delivers them).
+    """
+
+    def __init__(self, simulator: Bc26Simulator) -> None:
+        self.armed_write = False
+        self.write_ns = 0  # the write the armed probe saw
+        self.written = 0  # bytes
+        self.read = 0  # bytes
+        self.last_line_end_ns = 0  # last host byte chunk that ended a command line
+        self.ok_after_line_ns = 0  # first OK written after that line
+        modem = simulator.modem
+        write = modem.writer
+        feed = modem.feed
+
+        def timed_write(data: bytes) -> None:
+            now = time.perf_counter_ns()
+            if self.armed_write:
+                self.armed_write = False
+                self.write_ns = now
+            self.written += len(data)
+            if not self.ok_after_line_ns and b"OK\r\n" in data:
+                self.ok_after_line_ns = now
+            write(data)
+
+        def timed_feed(data: bytes) -> None:
+            self.read += len(data)
+            if b"\r" in data:
+                self.last_line_end_ns = time.perf_counter_ns()
+                self.ok_after_line_ns = 0
+            feed(data)
+
+        modem.writer = timed_write
+        setattr(modem, "feed", timed_feed)  # noqa: B010 - the pty binds modem.feed at open
+
+
+@dataclass
+class Watched:
+    """State changes of one entity: a count, the last state, and who waits for the next."""
+
+    entity_id: str
+    changes: int = 0
+    last_state: str | None = None
+    last_ns: int = 0
+    waiter: asyncio.Future[int] | None = None
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class StateWatch:
+    """A `state_changed` listener on the bus, stamping each change of the watched entities."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self._watched: dict[str, Watched] = {}
+        self._remove = hass.bus.async_listen(EVENT_STATE_CHANGED, self._on_change)
+
+    def watch(self, entity_id: str) -> Watched:
+        """Start counting the changes of `entity_id`."""
+        return self._watched.setdefault(entity_id, Watched(entity_id))
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._remove()
+
+    @callback
+    def _on_change(self, event: Event[EventStateChangedData]) -> None:
+        now = time.perf_counter_ns()
+        watched = self._watched.get(event.data["entity_id"])
+        if watched is None:
+            return
+        new_state = event.data["new_state"]
+        watched.changes += 1
+        watched.last_state = None if new_state is None else new_state.state
+        watched.last_ns = now
+        watched.progress.set()
+        if watched.waiter is not None and not watched.waiter.done():
+            watched.waiter.set_result(now)
+
+
+class GcClock:
+    """Total time spent in Python's garbage collector, and its longest pause."""
+
+    def __init__(self) -> None:
+        self.total_ns = 0
+        self.longest_ns = 0
+        self.longest_generation = -1
+        self._started = 0
+        self.explicit = False  # a gc.collect() of the benchmark's own: not a pause to report
+        self.explicit_ns = 0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter_ns()
+        if phase == "start":
+            self._started = now
+            return
+        took = now - self._started
+        self.total_ns += took
+        if self.explicit:
+            self.explicit_ns += took
+        elif took > self.longest_ns:
+            self.longest_ns, self.longest_generation = took, info["generation"]
+
+    def close(self) -> None:
+        """Stop timing."""
+        gc.callbacks.remove(self._on_gc)
+
+    def collect(self) -> None:
+        """A full collection now, left out of the longest pause."""
+        self.explicit = True
+        try:
+            gc.collect()
+        finally:
+            self.explicit = False
+
+
+GC = GcClock()
+
+
+@dataclass
+class Longest:
+    """The longest event-loop callback seen, overall and attributable to bc26.
+
+    `bc26_own_s` leaves out the garbage collector's pauses that fell into the callback
+    (a collection runs in whichever callback happens to allocate when it is due).
+    """
+
+    overall_s: float = 0.0
+    overall_what: str = ""
+    bc26_s: float = 0.0
+    bc26_what: str = ""
+    bc26_own_s: float = 0.0
+    bc26_own_what: str = ""
+    gc_pause_s: float = 0.0
+    gc_generation: int = -1
+
+
+class LoopWatch:
+    """Times every callback the event loop runs (asyncio Handle._run), keeping the longest.
+
+    A callback is bc26's when it is a step of a task whose coroutine is bc26 code, or a
+    read callback of a transport whose protocol is bc26's (the serial port's reader,
+    which parses the URC and writes the states in the same callback).
+    """
+
+    def __init__(self) -> None:
+        self.longest = Longest()
+        self._original: Callable[[asyncio.Handle], None] | None = None
+
+    def __enter__(self) -> LoopWatch:
+        original: Callable[[asyncio.Handle], None] = getattr(asyncio.Handle, "_run")  # noqa: B009
+        self._original = original
+        longest = self.longest
+        perf_counter = time.perf_counter
+
+        gc_clock = GC
+        gc_clock.longest_ns = 0  # the longest pause from here on
+
+        def timed_run(handle: asyncio.Handle) -> None:
+            collected = gc_clock.total_ns
+            ours = gc_clock.explicit_ns
+            start = perf_counter()
+            original(handle)
+            took = perf_counter() - start - (gc_clock.explicit_ns - ours) / 1e9
+            if took > longest.overall_s:
+                longest.overall_s, longest.overall_what = took, describe(handle)
+            if took > longest.bc26_own_s and _is_bc26(handle):
+                if took > longest.bc26_s:
+                    longest.bc26_s, longest.bc26_what = took, describe(handle)
+                own = took - (gc_clock.total_ns - collected) / 1e9
+                if own > longest.bc26_own_s:
+                    longest.bc26_own_s, longest.bc26_own_what = own, describe(handle)
+
+        setattr(asyncio.Handle, "_run", timed_run)  # noqa: B010 - asyncio's own hook point
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._original is not None:
+            setattr(asyncio.Handle, "_run", self._original)  # noqa: B010
+        self.longest.gc_pause_s = GC.longest_ns / 1e9
+        self.longest.gc_generation = GC.longest_generation
+
+
+def _owner(handle: asyncio.Handle) -> Any:
+    return getattr(getattr(handle, "_callback", None), "__self__", None)
+
+
+def _is_bc26(handle: asyncio.Handle) -> bool:
+    owner = _owner(handle)
+    if isinstance(owner, asyncio.Task):
+        code = getattr(owner.get_coro(), "cr_code", None)
+        return code is not None and "custom_components/bc26" in code.co_filename
+    protocol = getattr(owner, "_protocol", None)
+    return protocol is not None and type(protocol).__module__.startswith("custom_components.bc26")
+
+
+def describe(handle: asyncio.Handle) -> str:
+    """A short name of what a callback ran."""
+    owner = _owner(handle)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        return f"task step of {getattr(coro, '__qualname__', coro)}"
+    protocol = getattr(owner, "_protocol", None)
+    if protocol is not None:
+        return f"{type(owner).__name__} read into {type(protocol).__qualname__}"
+    return repr(handle)[:120]
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (VmRSS)."""
+    with open(f"/proc/{os.getpid()}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def percentile(values: list[int], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return float(ordered[rank])
