@@ -67,18 +67,6 @@ async def until(predicate: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
-async def unplug(simulator: Bc26Simulator, link: str) -> None:
-    """Pull the cable: the port goes away and so does its stable link, as udev removes
-    /dev/serial/by-id links. A link left pointing at the closed pty would lead a
-    reconnecting host into whichever process gets that pty number next."""
-    await simulator.unplug()
-    _remove_link(link)
-
-
-def _remove_link(link: str) -> None:
-    Path(link).unlink(missing_ok=True)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker of tests that provoke an error log on purpose."""
     config.addinivalue_line("markers", "logs_errors: the test makes the integration log an error")

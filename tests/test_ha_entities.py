@@ -25,7 +25,7 @@ from syrupy.filters import props
 from bc26sim import Bc26Simulator, ScriptedNetwork
 from custom_components.bc26.coordinator import Bc26Coordinator
 
-from .ha_fixtures import IMEI, unplug, until
+from .ha_fixtures import IMEI, until
 
 
 def _value(member: StrEnum | str | None) -> str | None:
@@ -100,7 +100,7 @@ async def test_entities_follow_the_session(
     assert hass.states.get(observed).attributes["paths"] == ["19/0/0"]
     assert await scripted_network.cancel_observe((19, 0, 0))
     await until(lambda: hass.states.get(observed).state == "0")
-    await unplug(bc26, bc26_port)
+    await bc26.unplug()  # the link goes with the port, as udev does
     await until(lambda: hass.states.get(state).state == STATE_UNAVAILABLE)
     await bc26.replug()
     await until(lambda: hass.states.get(state).state == "registered")

@@ -37,7 +37,7 @@ from custom_components.bc26.modem import (
     RegistrationError,
 )
 
-from .ha_fixtures import IMEI, QUICK_TIMEOUTS, TIME_SCALE, unplug, until
+from .ha_fixtures import IMEI, QUICK_TIMEOUTS, TIME_SCALE, until
 
 REGISTERED_ENTITY = "binary_sensor.bc26_866971030001361_registered"
 
@@ -94,7 +94,7 @@ async def test_setup_initialises_and_registers(
 async def test_setup_retries_when_the_port_does_not_open(
     hass: HomeAssistant, config_entry: MockConfigEntry, bc26: Bc26Simulator, bc26_port: str
 ) -> None:
-    await unplug(bc26, bc26_port)
+    await bc26.unplug()  # the link goes with the port, as udev does
     assert not await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
     assert config_entry.reason is not None
@@ -194,7 +194,7 @@ async def test_unplug_logs_once_and_reconnects(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="custom_components.bc26")
-    await unplug(bc26, bc26_port)
+    await bc26.unplug()  # the link goes with the port, as udev does
     await until(lambda: not coordinator.connected)
     assert hass.states.get(REGISTERED_ENTITY).state == STATE_UNAVAILABLE
     with pytest.raises(ModemUnavailableError):
@@ -225,7 +225,7 @@ async def test_unplugged_for_a_while_logs_only_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="custom_components.bc26")
-    await unplug(bc26, bc26_port)
+    await bc26.unplug()  # the link goes with the port, as udev does
     await until(
         lambda: sum("Reconnect attempt" in record.getMessage() for record in caplog.records) >= 3
     )
@@ -317,7 +317,7 @@ async def test_buffer_access_keeps_what_arrived_while_unplugged(
 ) -> None:
     received: list[bytes] = []
     coordinator.async_subscribe_downlink(None, lambda downlink: received.append(downlink.data))
-    await unplug(bc26, bc26_port)
+    await bc26.unplug()  # the link goes with the port, as udev does
     await until(lambda: not coordinator.connected)
     # The module is still registered: the platform's writes wait in its buffer, and the
     # +QLWDATARECV that announced them went nowhere.
@@ -433,7 +433,7 @@ async def test_home_assistant_stop_closes_the_port(
 async def test_reboot_while_unplugged_is_caught_on_reconnect(
     coordinator: Bc26Coordinator, bc26: Bc26Simulator, bc26_port: str
 ) -> None:
-    await unplug(bc26, bc26_port)
+    await bc26.unplug()  # the link goes with the port, as udev does
     await until(lambda: not coordinator.connected)
     await bc26.reboot()  # its banner goes nowhere: the host cannot know
     assert not bc26.registered
@@ -525,7 +525,7 @@ async def test_reconnect_waits_for_the_same_module(
         network=ScriptedNetwork(time_scale=TIME_SCALE),
     )
     try:
-        await unplug(bc26, bc26_port)
+        await bc26.unplug()  # the link goes with the port, as udev does
         await until(lambda: not coordinator.connected)
         # Another module turns up where ours was.
         await other.start_pty(link=tmp_path / "other")
