@@ -165,6 +165,47 @@ async def test_announcements_come_after_every_subscriber(rig: Rig) -> None:
     assert heard == ["its path", "every path", "announcer"]
 
 
+async def test_one_read_writes_its_sensors_before_any_announcement(rig: Rig) -> None:
+    """Payloads arriving in one read: all sensors first, then the announcements, in order."""
+    await rig.ready()
+    heard: list[str] = []
+    session = rig.session
+    unsubscribers = [
+        session.async_subscribe_downlink_announcement(
+            lambda downlink: heard.append(f"announce {downlink.data.decode()}")
+        ),
+        session.async_subscribe_downlink(
+            DOWNLINK, lambda downlink: heard.append(f"sensor {downlink.data.decode()}")
+        ),
+    ]
+    # One write on the pty, as when the module prints two URCs back to back.
+    rig.sim.inject(b"\r\n+QLWDATARECV: 19,1,0,1,41\r\n\r\n+QLWDATARECV: 19,1,0,1,42\r\n")
+    await until(lambda: len(heard) == 4)
+    for unsubscribe in unsubscribers:
+        unsubscribe()
+    assert heard == ["sensor A", "sensor B", "announce A", "announce B"]
+
+
+async def test_an_announcer_gone_before_its_turn_hears_nothing(rig: Rig) -> None:
+    """Removed between the sensors' write and the announcement (an entity unloading)."""
+    await rig.ready()
+    heard: list[str] = []
+    session = rig.session
+    remove_announcer = session.async_subscribe_downlink_announcement(
+        lambda _: heard.append("announcer")
+    )
+
+    def sensor(_: object) -> None:
+        heard.append("sensor")
+        remove_announcer()  # in the read's own callback, before the next loop iteration
+
+    remove_sensor = session.async_subscribe_downlink(DOWNLINK, sensor)
+    await _written(rig, b"late")
+    await _written(rig, b"later")
+    remove_sensor()
+    assert heard == ["sensor", "sensor"]
+
+
 async def test_raw_sensors_come_back_after_a_restart(rig: Rig, hass: HomeAssistant) -> None:
     await _written(rig, b"before restart")
     await _written(rig, b"\x01\x02", RAW_UPLINK)

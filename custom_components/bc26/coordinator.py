@@ -203,6 +203,10 @@ class Bc26Coordinator:
         self._listeners: list[CALLBACK_TYPE] = []
         self._downlink_subscribers: dict[ResourcePath | None, list[DownlinkCallback]] = {}
         self._downlink_announcers: list[DownlinkCallback] = []
+        # Payloads whose sensors are written, to be announced in the next loop iteration;
+        # at most what one serial read carries.
+        self._unannounced: deque[Downlink] = deque()
+        self._announcing = False  # _async_announce is scheduled
         self._task: asyncio.Task[None] | None = None
         # Sends from actions, in call order, between the session's own commands.
         self.uplinks = SendQueue(functools.partial(transmit, self))
@@ -255,7 +259,9 @@ class Bc26Coordinator:
         """Call `downlink_callback` for every payload once all other subscribers have run.
 
         An automation triggered by the announcement (the data_received event) then
-        already finds every sensor of the payload up to date.
+        already finds every sensor of the payload up to date. Announcements come in the
+        event loop's next iteration, in order: the read that brought the payload only
+        writes the sensors, so it stays short.
         """
         return _subscribe(self._downlink_announcers, downlink_callback)
 
@@ -684,16 +690,25 @@ class Bc26Coordinator:
     def _async_dispatch(self, downlink: Downlink) -> None:
         """Hand a payload to the subscribers of its path and to those of every path."""
         self.downlinks_received += 1
-        subscribers = [
-            *self._downlink_subscribers.get(downlink.path, ()),
-            *self._downlink_subscribers.get(None, ()),
-            *self._downlink_announcers,
-        ]
-        for subscriber in subscribers:
-            try:
-                subscriber(downlink)
-            except Exception:  # noqa: BLE001 - one broken subscriber must not starve the others
-                LOGGER.exception("Error handling a payload for %s", downlink.path)
+        _deliver(
+            downlink,
+            [
+                *self._downlink_subscribers.get(downlink.path, ()),
+                *self._downlink_subscribers.get(None, ()),
+            ],
+        )
+        if self._downlink_announcers:
+            self._unannounced.append(downlink)
+            if not self._announcing:
+                self._announcing = True
+                self.hass.loop.call_soon(self._async_announce)
+
+    @callback
+    def _async_announce(self) -> None:
+        self._announcing = False
+        while self._unannounced:
+            # The announcers of now: one removed meanwhile (entity gone) hears nothing.
+            _deliver(self._unannounced.popleft(), list(self._downlink_announcers))
 
     def diagnostics(self) -> dict[str, Any]:
         """Session state for the diagnostics download (redaction happens there)."""
@@ -748,6 +763,14 @@ def async_register_device(
         serial_number=identity.imei,
         sw_version=identity.firmware,
     )
+
+
+def _deliver(downlink: Downlink, subscribers: list[DownlinkCallback]) -> None:
+    for subscriber in subscribers:
+        try:
+            subscriber(downlink)
+        except Exception:  # noqa: BLE001 - one broken subscriber must not starve the others
+            LOGGER.exception("Error handling a payload for %s", downlink.path)
 
 
 def _subscribe(
