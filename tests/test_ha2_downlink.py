@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.template import Template
+from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.bc26.downlink import (
@@ -37,6 +38,28 @@ def test_payload_text_only_for_printable_utf8(data: bytes, text: str | None) -> 
     assert payload_text(data) == text
 
 
+def _text_by_definition(data: bytes) -> str | None:
+    """Printable UTF-8, tab, CR and LF allowed: the rule, one character at a time."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if all(c.isprintable() or c in "\t\r\n" for c in text) else None
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=64),
+        st.text(max_size=32).map(str.encode),
+        st.text(alphabet=st.sampled_from("ab \t\r\n\x0b\x1f\x7f\u00a0\u2028°"), max_size=16).map(
+            str.encode
+        ),
+    )
+)
+def test_payload_text_follows_its_rule_for_any_bytes(data: bytes) -> None:
+    assert payload_text(data) == _text_by_definition(data)
+
+
 def test_state_is_text_when_printable_else_upper_case_hex() -> None:
     assert payload_state(b"reboot") == "reboot"
     assert payload_state(bytes.fromhex("AAAA0000")) == "AAAA0000"
@@ -57,6 +80,10 @@ def test_long_payload_state_is_cut_but_attributes_keep_everything() -> None:
         "received_at": "2026-11-24T08:00:00+00:00",
     }
     assert payload_state(b"x" * MAX_STATE_LENGTH) == "x" * MAX_STATE_LENGTH
+    # A caller that has the hex already passes it in; the result is the same.
+    hex_text = payload_hex(data)
+    assert payload_state(data, hex_text) == state
+    assert payload_attributes(data, received, hex_text) == attributes
 
 
 def test_event_attributes_carry_text_only_when_printable() -> None:

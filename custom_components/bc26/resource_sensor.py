@@ -173,9 +173,11 @@ class RawResourceSensor(Bc26Entity, SensorEntity, RestoreEntity):
     def _show_last(self) -> None:
         if self.last is None:
             return
-        self._attr_native_value = payload_state(self.last.data)
+        data = self.last.data
+        hex_text = payload_hex(data)
+        self._attr_native_value = payload_state(data, hex_text)
         self._attr_extra_state_attributes = payload_attributes(
-            self.last.data, self.last.received_at
+            data, self.last.received_at, hex_text
         )
 
 
