@@ -12,10 +12,11 @@ template, as a user would have to).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
+import random
 import socket
 import time
 from typing import Any
@@ -27,6 +28,7 @@ from bc26sim.develop import add_module
 from bc26sim.hass_process import Login
 from bc26sim.lwm2m import Lwm2mClient
 from bc26sim.platform.server import LwM2mPlatform
+from custom_components.bc26.downlink import MAX_STATE_LENGTH, payload_state
 
 from .inprocess import InProcessHass, prepare
 from .probes import (
@@ -222,12 +224,17 @@ class Latency:
 
 
 async def _one(
-    simulator: Bc26Simulator, wire: WireProbe, watched: Watched, line: bytes
+    simulator: Bc26Simulator, wire: WireProbe, watched: Watched, line: bytes, expect: str
 ) -> int | None:
-    """Write one line; the time from the write to the watched entity's new state, ns."""
+    """Write one line; the time from the write to the watched entity's state `expect`, ns.
+
+    The state itself, not the first change: the core serial sensor also writes an
+    empty state for the empty line before each URC (`\\r\\n` before the text).
+    """
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[int] = loop.create_future()
     watched.waiter = waiter
+    watched.expect = expect
     wire.armed_write = True
     simulator.inject(line)
     try:
@@ -237,42 +244,101 @@ async def _one(
         return None
     finally:
         watched.waiter = None
+        watched.expect = None
     return done - wire.write_ns
 
 
+async def _announced(event: Watched, before: int) -> bool:
+    """Wait until the event entity has changed since `before` changes; False on timeout."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(WAIT / 3):
+            while event.changes <= before:
+                event.progress.clear()
+                await event.progress.wait()
+    return event.changes > before
+
+
+BLOCKS = (20, 80)  # samples a lane takes in a row: a random count in this range
+
+
+@dataclass
+class _Lane:
+    """One lane of the latency comparison: who writes the line, whose state is stamped."""
+
+    result: Latency
+    simulator: Bc26Simulator
+    wire: WireProbe
+    watched: Watched
+    event: Watched | None = None  # bc26: its event entity, announced after the sensors
+    expect: Callable[[bytes], str] = field(default=lambda line: "")  # the state a line gives
+
+    @property
+    def taken(self) -> int:
+        """Samples tried so far."""
+        return len(self.result.samples) + self.result.lost
+
+
 async def measure_latency(rig: Rig, count: int) -> list[Latency]:
-    """Alternate the two lanes, payload by payload, for 4 and 512 bytes."""
+    """bc26 and the serial sensor take turns, in blocks of random length, for 4 and 512 B.
+
+    Garbage collections are charged to the lane whose garbage triggered them: Python
+    collects when the count of live young objects passes a threshold, so a collection
+    falls into whichever callback allocates at that moment. Turn by turn, payload by
+    payload, both lanes' allocations repeat with a fixed period and the collections
+    lock onto one point of it: a one-line change elsewhere moved them all from one
+    lane to the other. In blocks, a lane's own allocations fill the count while it
+    runs; random block lengths keep the switches out of step with the collections.
+    """
+    rng = random.Random(26)  # a fixed schedule, the same every run
     results = []
-    base = 1_000_000
     for size, serial, serial_wire, serial_entity in (
         (4, rig.serial_short, rig.serial_short_wire, SERIAL_SHORT),
         (512, rig.serial_long, rig.serial_long_wire, SERIAL_LONG),
     ):
-        ours = Latency("bc26", size)
-        theirs = Latency("serial", size)
-        raw = rig.states.watch(rig.raw_entity)
-        event = rig.states.watch(rig.event_entity)
-        core = rig.states.watch(serial_entity)
-        for number in range(count):
-            line = urc(base + number, size)
-            for lane, simulator, wire, watched in (
-                (ours, rig.module, rig.module_wire, raw),
-                (theirs, serial, serial_wire, core),
-            ):
-                collected = GC.total_ns
-                events = event.changes
-                took = await _one(simulator, wire, watched, line)
-                if took is None:
-                    lane.lost += 1
-                    continue
-                lane.samples.append(took)
-                if event.changes > events:
-                    lane.event_samples.append(event.last_ns - wire.write_ns)
-                if GC.total_ns == collected:
-                    lane.without_gc.append(took)
-        base += count
-        results += [ours, theirs]
+        ours = _Lane(
+            Latency("bc26", size),
+            rig.module,
+            rig.module_wire,
+            rig.states.watch(rig.raw_entity),
+            rig.states.watch(rig.event_entity),
+            _raw_state,
+        )
+        theirs = _Lane(
+            Latency("serial", size),
+            serial,
+            serial_wire,
+            rig.states.watch(serial_entity),
+            expect=lambda line: line.decode().strip()[:MAX_STATE_LENGTH],
+        )
+        while any(lane.taken < count for lane in (ours, theirs)):
+            for lane in (ours, theirs):
+                taken = lane.taken
+                block = min(rng.randint(*BLOCKS), count - taken)
+                lines = [urc(size * 1_000_000 + taken + number, size) for number in range(block)]
+                for line in lines:
+                    await _sample(lane, line)
+        results += [ours.result, theirs.result]
     return results
+
+
+def _raw_state(line: bytes) -> str:
+    """The raw sensor's state for a URC line: its payload, as bc26 shows payloads."""
+    return payload_state(bytes.fromhex(line.decode().strip().rpartition(",")[2]))
+
+
+async def _sample(lane: _Lane, line: bytes) -> None:
+    result = lane.result
+    events = lane.event.changes if lane.event is not None else 0
+    took = await _one(lane.simulator, lane.wire, lane.watched, line, lane.expect(line))
+    if took is None:
+        result.lost += 1
+        return
+    result.samples.append(took)
+    if not GC.started_between(lane.wire.write_ns, lane.wire.write_ns + took):
+        result.without_gc.append(took)
+    if lane.event is not None and await _announced(lane.event, events):
+        # Waiting for the event keeps bc26's work out of the next sample.
+        result.event_samples.append(lane.event.last_ns - lane.wire.write_ns)
 
 
 # ---------------------------------------------------------------------- 2. throughput
@@ -365,7 +431,8 @@ class Sends:
 
     count: int
     seconds: float = 0.0
-    overhead_ns: list[int] = field(default_factory=list)
+    overhead_ns: list[int] = field(default_factory=list)  # simulator and platform left out
+    end_to_end_ns: list[int] = field(default_factory=list)  # everything but the module's time
     wire_times_ns: list[float] = field(default_factory=list)
     delivered: int = 0
     rss: list[tuple[int, int]] = field(default_factory=list)
@@ -386,6 +453,17 @@ class Sends:
         """Median software overhead per send, us."""
         return percentile(self.overhead_ns, 0.5) / 1000
 
+    @property
+    def end_to_end_fraction(self) -> float:
+        """Median of everything but the module's own time over the wire time."""
+        ratios = sorted(o / w for o, w in zip(self.end_to_end_ns, self.wire_times_ns, strict=True))
+        return ratios[len(ratios) // 2]
+
+    @property
+    def end_to_end_us(self) -> float:
+        """Median of everything but the module's own time, us."""
+        return percentile(self.end_to_end_ns, 0.5) / 1000
+
 
 BATCH = 500  # sends between checks that the platform received every one (its history: 1000)
 
@@ -393,9 +471,11 @@ BATCH = 500  # sends between checks that the platform received every one (its hi
 async def measure_sends(rig: Rig, count: int, size: int = 4, rss_every: int = 0) -> Sends:
     """Call bc26.send (NON) `count` times as an automation would, awaiting each.
 
-    Software overhead of one send: from the action call to the command's last byte
-    reaching the module, plus from the module writing OK to the action returning. The
-    module's own time in between (on a real BC26, the radio's) is not ours.
+    Software overhead of one send: from the action call to the action returning, less
+    the module's own time (from the command's last byte reaching it to its OK; on a
+    real BC26, the radio's) and less the time the simulator and the platform ran on
+    this event loop outside it (on a real installation they are not on the host).
+    Without that second part (`end_to_end_ns`) the figure is an upper bound.
     """
 
     hass = rig.hass
@@ -417,10 +497,12 @@ async def measure_sends(rig: Rig, count: int, size: int = 4, rss_every: int = 0)
         end = time.perf_counter_ns()
         if response != {"status": "sent"}:
             raise RuntimeError(f"bc26.send answered {response}")
-        if wire.last_line_end_ns >= begin and wire.ok_after_line_ns >= wire.last_line_end_ns:
-            result.overhead_ns.append(
-                (wire.last_line_end_ns - begin) + (end - wire.ok_after_line_ns)
-            )
+        line_end, ok_written = wire.last_line_end_ns, wire.ok_after_line_ns
+        if line_end >= begin and ok_written >= line_end:
+            module_ns = ok_written - line_end
+            foreign = rig.loop_watch.foreign_ns(begin, end, (line_end, ok_written))
+            result.end_to_end_ns.append(end - begin - module_ns)
+            result.overhead_ns.append(end - begin - module_ns - foreign)
             result.wire_times_ns.append(
                 wire_ns(wire.read - read_before + wire.written - written_before)
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 import gc
@@ -74,6 +75,7 @@ class Watched:
     last_state: str | None = None
     last_ns: int = 0
     waiter: asyncio.Future[int] | None = None
+    expect: str | None = None  # the waiter's state; None: any change
     progress: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -103,8 +105,11 @@ class StateWatch:
         watched.last_state = None if new_state is None else new_state.state
         watched.last_ns = now
         watched.progress.set()
-        if watched.waiter is not None and not watched.waiter.done():
-            watched.waiter.set_result(now)
+        waiter = watched.waiter
+        if waiter is None or waiter.done():
+            return
+        if watched.expect is None or watched.last_state == watched.expect:
+            waiter.set_result(now)
 
 
 class GcClock:
@@ -112,6 +117,10 @@ class GcClock:
 
     def __init__(self) -> None:
         self.total_ns = 0
+        # When the last collections started, ns: a ring, because a collection (and so an
+        # append) can happen while it is being read, which a deque refuses.
+        self.starts = [0] * 16
+        self._next_start = 0
         self.longest_ns = 0
         self.longest_generation = -1
         self._started = 0
@@ -123,6 +132,8 @@ class GcClock:
         now = time.perf_counter_ns()
         if phase == "start":
             self._started = now
+            self.starts[self._next_start] = now
+            self._next_start = (self._next_start + 1) % len(self.starts)
             return
         took = now - self._started
         self.total_ns += took
@@ -134,6 +145,10 @@ class GcClock:
     def close(self) -> None:
         """Stop timing."""
         gc.callbacks.remove(self._on_gc)
+
+    def started_between(self, first_ns: int, last_ns: int) -> bool:
+        """Whether a collection started in [first_ns, last_ns] (a recent window)."""
+        return any(first_ns <= start <= last_ns for start in self.starts)
 
     def collect(self) -> None:
         """A full collection now, left out of the longest pause."""
@@ -175,13 +190,17 @@ class LoopWatch:
 
     def __init__(self) -> None:
         self.longest = Longest()
+        # The last callbacks run, (handle, start ns, end ns): a send's window is sorted
+        # out afterwards, so timing each callback costs only an append.
+        self.recent: deque[tuple[asyncio.Handle, int, int]] = deque(maxlen=256)
         self._original: Callable[[asyncio.Handle], None] | None = None
 
     def __enter__(self) -> LoopWatch:
         original: Callable[[asyncio.Handle], None] = getattr(asyncio.Handle, "_run")  # noqa: B009
         self._original = original
         longest = self.longest
-        perf_counter = time.perf_counter
+        recent = self.recent
+        perf_counter_ns = time.perf_counter_ns
 
         gc_clock = GC
         gc_clock.longest_ns = 0  # the longest pause from here on
@@ -189,9 +208,11 @@ class LoopWatch:
         def timed_run(handle: asyncio.Handle) -> None:
             collected = gc_clock.total_ns
             ours = gc_clock.explicit_ns
-            start = perf_counter()
+            start = perf_counter_ns()
             original(handle)
-            took = perf_counter() - start - (gc_clock.explicit_ns - ours) / 1e9
+            end = perf_counter_ns()
+            recent.append((handle, start, end))
+            took = (end - start - (gc_clock.explicit_ns - ours)) / 1e9
             if took > longest.overall_s:
                 longest.overall_s, longest.overall_what = took, describe(handle)
             if took > longest.bc26_own_s and _is_bc26(handle):
@@ -209,6 +230,36 @@ class LoopWatch:
             setattr(asyncio.Handle, "_run", self._original)  # noqa: B010
         self.longest.gc_pause_s = GC.longest_ns / 1e9
         self.longest.gc_generation = GC.longest_generation
+
+    def foreign_ns(self, first_ns: int, last_ns: int, skip: tuple[int, int]) -> int:
+        """Time the simulator and the platform ran in [first_ns, last_ns], outside `skip`.
+
+        They share this event loop with Home Assistant, but on a real installation the
+        module and the platform are elsewhere: their callbacks are not bc26's overhead.
+        """
+        total = 0
+        for handle, start, end in self.recent:
+            if end < first_ns or start > last_ns or not _is_foreign(handle):
+                continue
+            begin, finish = max(start, first_ns), min(end, last_ns)
+            inside = max(0, min(finish, skip[1]) - max(begin, skip[0]))
+            total += finish - begin - inside
+        return total
+
+
+_FOREIGN = ("bc26sim", "aiocoap")
+
+
+def _is_foreign(handle: asyncio.Handle) -> bool:
+    """A callback of the virtual BC26 or the LwM2M platform (or aiocoap under them)."""
+    owner = _owner(handle)
+    if isinstance(owner, asyncio.Task):
+        code = getattr(owner.get_coro(), "cr_code", None)
+        return code is not None and any(f"/{name}/" in code.co_filename for name in _FOREIGN)
+    for candidate in (owner, getattr(owner, "_protocol", None)):
+        if candidate is not None and type(candidate).__module__.startswith(_FOREIGN):
+            return True
+    return False
 
 
 def _owner(handle: asyncio.Handle) -> Any:
