@@ -80,8 +80,11 @@ class Exchange:
         body.append((self.final, False))
         for position, urc in sorted(self.urcs, key=lambda item: item[0], reverse=True):
             # An unknown line after the final result could reach the host when the next
-            # command is on the line, and ATI takes any line that is no URC: keep it inside.
-            last = len(body) if urc in KNOWN_URCS else len(body) - 1
+            # command is on the line, and ATI takes any line that is no URC: keep it inside,
+            # before the final result (not merely before the last line: a known URC may
+            # follow the final result already).
+            final = max(index for index, (_, is_urc) in enumerate(body) if not is_urc)
+            last = len(body) if urc in KNOWN_URCS else final
             body.insert(min(position, last), (urc, True))
         return body
 
