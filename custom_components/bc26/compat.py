@@ -8,11 +8,16 @@
   get a stand-in that stores the options and schedules the reload itself. Either way
   the entry has no update listener, which Home Assistant 2026.12 refuses next to the
   reconfigure flow's `async_update_reload_and_abort`.
+- Schemas: HA 2026.9+ validates with probatio and, at run time, makes `voluptuous`
+  an alias of it; its type hints name probatio's classes. `vol` is voluptuous at run
+  time everywhere (so the alias), and probatio for a type checker run on Python 3.14
+  (the newest lane, `mypy --python-version 3.14`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+import sys
 from typing import TYPE_CHECKING, Any
 
 from homeassistant import config_entries
@@ -21,6 +26,19 @@ from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import selector
 import serialx
+
+if TYPE_CHECKING and sys.version_info >= (3, 14):
+    import probatio as vol
+else:
+    import voluptuous as vol
+
+__all__ = [
+    "OptionsFlowWithReload",
+    "async_port_selector",
+    "async_stable_port",
+    "is_url",
+    "vol",
+]
 
 _SERIAL_PORT_SELECTOR: type[selector.Selector[Any]] | None = getattr(
     selector, "SerialPortSelector", None

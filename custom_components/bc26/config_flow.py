@@ -13,9 +13,8 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import selector
-import voluptuous as vol
 
-from .compat import OptionsFlowWithReload, async_port_selector, async_stable_port
+from .compat import OptionsFlowWithReload, async_port_selector, async_stable_port, vol
 from .connection import NotBc26Error, async_open_module
 from .const import (
     BAUDRATES,

@@ -15,8 +15,8 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-import voluptuous as vol
 
+from .compat import vol
 from .const import DOMAIN
 from .coordinator import (
     Bc26ConfigEntry,

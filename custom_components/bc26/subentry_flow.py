@@ -17,8 +17,8 @@ from homeassistant.const import (
 from homeassistant.exceptions import TemplateError
 from homeassistant.helpers import selector
 from homeassistant.helpers.template import Template
-import voluptuous as vol
 
+from .compat import vol
 from .downlink import format_path, parse_path
 
 SUBENTRY_RESOURCE_SENSOR = "resource_sensor"
