@@ -57,16 +57,20 @@ def _state(hass: HomeAssistant, domain: str, unique_id: str) -> State:
 
 
 async def _written(rig: Rig, payload: bytes, unique_id: str = RAW_DOWNLINK) -> State:
-    """Write `payload` from the platform; return the raw sensor's state once it shows it."""
+    """Write `payload` from the platform; return the raw sensor's state once it shows it.
+
+    Also waits for the event entity, which announces the payload one loop iteration
+    after the sensors have it.
+    """
     hex_payload = payload.hex().upper()
     await rig.write(payload, DOWNLINK if unique_id == RAW_DOWNLINK else UPLINK)
 
-    def shown() -> bool:
-        entity_id = _entity_id(rig.hass, "sensor", unique_id)
+    def shown(domain: str, shown_by: str) -> bool:
+        entity_id = _entity_id(rig.hass, domain, shown_by)
         state = rig.hass.states.get(entity_id) if entity_id else None
         return state is not None and state.attributes.get("hex") == hex_payload
 
-    await until(shown)
+    await until(lambda: shown("sensor", unique_id) and shown("event", EVENT))
     return _state(rig.hass, "sensor", unique_id)
 
 
