@@ -13,6 +13,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -68,6 +69,7 @@ async def test_send_hex_con_returns_once_the_platform_acknowledged(rig: Rig) -> 
     sensor = er.async_get(rig.hass).async_get_entity_id("sensor", DOMAIN, f"{IMEI}-con_status")
     shown: list[str] = []
 
+    @callback  # inside the state write, in order
     def record(event: Any) -> None:
         if event.data["entity_id"] == sensor and event.data["new_state"] is not None:
             shown.append(event.data["new_state"].state)

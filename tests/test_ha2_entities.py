@@ -123,6 +123,7 @@ async def test_every_payload_fires_one_event(rig: Rig) -> None:
     events: list[dict[str, Any]] = []
     event_id = _entity_id(rig.hass, "event", EVENT)
 
+    @callback  # inside the state write: a plain function would run later, in a thread
     def record(event: Any) -> None:
         if event.data["entity_id"] == event_id and event.data["new_state"] is not None:
             events.append(dict(event.data["new_state"].attributes))
