@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-import contextlib
-import os
 from pathlib import Path
-import tty
 
 import pytest
 
 from bc26sim import Bc26Simulator, ScriptedNetwork
+from bc26sim.transport import PtyPort
 from custom_components.bc26.modem import Bc26Modem, Timeouts, UrcEvent
 
 TIME_SCALE = 0.001
@@ -62,28 +60,25 @@ class ModuleSide:
     """The module's end of a real pseudo-terminal, driven by the test.
 
     The host opens `path` (the slave) with serialx; the test reads the command lines
-    the host wrote and writes whatever bytes it likes. It keeps its own slave
-    descriptor open so a host closing the port does not end the pseudo-terminal.
+    the host wrote and writes whatever bytes it likes. The pseudo-terminal is the
+    simulator's own port, which keeps a slave descriptor open so a host closing the
+    port does not end it.
     """
 
     def __init__(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(master)
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        self._master: int | None = master
-        self._slave: int | None = slave
-        self.path = os.ttyname(slave)
+        self._port = PtyPort(self._receive)
+        self.path = ""
         self._received = bytearray()
         self._arrived = asyncio.Event()
-        asyncio.get_running_loop().add_reader(master, self._readable)
 
-    def _readable(self) -> None:
-        assert self._master is not None
-        try:
-            data = os.read(self._master, 4096)
-        except BlockingIOError:  # pragma: no cover - spurious wake-up
-            return
+    @classmethod
+    async def open(cls) -> ModuleSide:
+        """A new pseudo-terminal, ready for a host to open `path`."""
+        side = cls()
+        side.path = await side._port.open()
+        return side
+
+    def _receive(self, data: bytes) -> None:
         self._received.extend(data)
         self._arrived.set()
 
@@ -104,11 +99,9 @@ class ModuleSide:
         return bytes(self._received)
 
     def write(self, data: bytes) -> None:
-        """Bytes to the host."""
-        assert self._master is not None
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._master, view) :]
+        """Bytes to the host (a test never writes more than the pty holds)."""
+        self._port.write(data)
+        assert self._port.dropped_bytes == 0
 
     def answer(self, *lines: str, echo: str | None = None, final: str = "OK") -> None:
         """An answer as a BC26 frames it: optional echo, information block, final result."""
@@ -118,24 +111,17 @@ class ModuleSide:
         parts.append(f"\r\n{final}\r\n")
         self.write("".join(parts).encode("latin-1"))
 
-    def unplug(self) -> None:
+    async def unplug(self) -> None:
         """Close both ends: the host's port goes away (EIO)."""
-        if self._master is None:
-            return
-        asyncio.get_running_loop().remove_reader(self._master)
-        for descriptor in (self._master, self._slave):
-            if descriptor is not None:
-                with contextlib.suppress(OSError):
-                    os.close(descriptor)
-        self._master = self._slave = None
+        await self._port.close()
 
 
 @pytest.fixture
 async def module_side() -> AsyncIterator[ModuleSide]:
     """A pseudo-terminal whose module end the test drives."""
-    side = ModuleSide()
+    side = await ModuleSide.open()
     yield side
-    side.unplug()
+    await side.unplug()
 
 
 @pytest.fixture

@@ -366,7 +366,7 @@ async def test_port_lost_fails_everything_and_tells(
     module_side.answer()
     signal = _start(channel, commands.build_signal())
     await module_side.command()
-    module_side.unplug()
+    await module_side.unplug()
     with pytest.raises(PortError):
         await signal
     with pytest.raises(PortError):
@@ -438,7 +438,7 @@ async def test_a_failing_lost_callback_breaks_nothing(
     channel.on_connection_lost(broken)
     channel.on_connection_lost(lambda error: told.set())
     with caplog.at_level(logging.ERROR):
-        module_side.unplug()
+        await module_side.unplug()
         async with asyncio.timeout(WAIT):
             await told.wait()
     assert "connection-lost callback" in caplog.text

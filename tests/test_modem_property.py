@@ -170,7 +170,7 @@ async def test_answers_stay_paired_and_urcs_arrive_once_in_order(data: st.DataOb
     # A last, plain exchange: a late answer just before it is resolved by its probe.
     script_exchanges.append(Exchange(6, "OK", echo=False, late=False, urcs=[]))
     script = [(item, data.draw(framed(item.body()))) for item in script_exchanges]
-    side = ModuleSide()
+    side = await ModuleSide.open()
     channel = AtChannel(PROPERTY_TIMEOUTS)
     events = Events()
     channel.subscribe(events)
@@ -188,7 +188,7 @@ async def test_answers_stay_paired_and_urcs_arrive_once_in_order(data: st.DataOb
         await asyncio.sleep(0.01)  # nothing more is coming
     finally:
         await channel.close()
-        side.unplug()
+        await side.unplug()
         loop.set_exception_handler(previous_handler)
     assert outcomes == [_expected(item) for item in script_exchanges]
     assert events.received == expected_urcs
