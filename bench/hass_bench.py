@@ -445,8 +445,7 @@ class Sends:
     @property
     def overhead_fraction(self) -> float:
         """Median software overhead per send over its wire time at 115200 baud."""
-        ratios = sorted(o / w for o, w in zip(self.overhead_ns, self.wire_times_ns, strict=True))
-        return ratios[len(ratios) // 2]
+        return self._median_fraction(self.overhead_ns)
 
     @property
     def overhead_us(self) -> float:
@@ -456,13 +455,16 @@ class Sends:
     @property
     def end_to_end_fraction(self) -> float:
         """Median of everything but the module's own time over the wire time."""
-        ratios = sorted(o / w for o, w in zip(self.end_to_end_ns, self.wire_times_ns, strict=True))
-        return ratios[len(ratios) // 2]
+        return self._median_fraction(self.end_to_end_ns)
 
     @property
     def end_to_end_us(self) -> float:
         """Median of everything but the module's own time, us."""
         return percentile(self.end_to_end_ns, 0.5) / 1000
+
+    def _median_fraction(self, spent_ns: list[int]) -> float:
+        ratios = sorted(s / w for s, w in zip(spent_ns, self.wire_times_ns, strict=True))
+        return ratios[len(ratios) // 2]
 
 
 BATCH = 500  # sends between checks that the platform received every one (its history: 1000)
