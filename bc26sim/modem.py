@@ -322,6 +322,7 @@ class VirtualModem:
         self.dropped_lines = 0
         self.dropped_writes = 0
         self._interleave: deque[str] = deque(maxlen=8)
+        self._garble: list[str] = []  # prefixes of URCs whose next one gets a corrupted byte
         self._splitter = LineSplitter()
         self._lines: asyncio.Queue[bytes | None] = asyncio.Queue(MAX_QUEUED_LINES)
         self._runner: asyncio.Task[None] | None = None
@@ -370,8 +371,12 @@ class VirtualModem:
         await self._cancel_tasks(self._tasks | self._lwm2m_tasks)
         await self.network.close()
 
-    async def reboot(self) -> None:
-        """What AT+QRST=1 or a power glitch does: context lost, banner, defaults back."""
+    async def reboot(self, *, garbled: bool = False) -> None:
+        """What AT+QRST=1 or a power glitch does: context lost, banner, defaults back.
+
+        `garbled`: the banner arrives as noise (the UART at another rate for a moment),
+        so the host cannot recognise it; +CPIN: READY and +IP: follow as usual.
+        """
         self._booting = True
         await self._cancel_tasks(self._tasks | self._lwm2m_tasks)
         self._splitter.clear()
@@ -384,15 +389,17 @@ class VirtualModem:
         self._interleave.clear()
         await self.network.reset()
         self._start_runner()
-        await self._boot()
+        await self._boot(garbled=garbled)
 
     def _start_runner(self) -> None:
         self._runner = self._spawn(self._run())
 
-    async def _boot(self, *, wait: bool = False) -> None:
+    async def _boot(self, *, wait: bool = False, garbled: bool = False) -> None:
         """Banner now; +CPIN/+IP later, awaited (`wait`) or in the background."""
         await asyncio.sleep(self._scaled(BOOT_DELAY))
-        self._write("".join(f"{line}\n\r" for line in BOOT_BANNER).encode())
+        banner = "".join(f"{line}\n\r" for line in BOOT_BANNER).encode()
+        # At the wrong rate every byte arrives as another one, most of them unprintable.
+        self._write(bytes(byte ^ 0xA5 for byte in banner) if garbled else banner)
         self._booting = False
         if wait:
             await self._boot_urcs()
@@ -458,7 +465,16 @@ class VirtualModem:
     def _write(self, data: bytes) -> None:
         self.writer(data)
 
+    def garble_next_urc(self, prefix: str) -> None:
+        """Corrupt one byte (its last character) of the next URC that starts with `prefix`."""
+        self._garble.append(prefix)
+
     def _urc(self, text: str) -> None:
+        for prefix in self._garble:
+            if text.startswith(prefix):
+                self._garble.remove(prefix)
+                text = text[:-1] + chr(ord(text[-1]) ^ 0x40)
+                break
         self._write(f"\r\n{text}\r\n".encode("latin-1"))
 
     async def _run(self) -> None:

@@ -200,12 +200,13 @@ class Bc26Simulator:
 
     # ------------------------------------------------------------------ faults
 
-    async def reboot(self) -> None:
+    async def reboot(self, *, garbled: bool = False) -> None:
         """Reboot now: banner (\\n\\r endings), LwM2M context lost, echo back on.
 
         Returns once the banner is out; +CPIN: READY and +IP follow (scaled) later.
+        `garbled`: the banner arrives as noise a host cannot recognise.
         """
-        await self.modem.reboot()
+        await self.modem.reboot(garbled=garbled)
 
     async def unplug(self) -> None:
         """Close the port: the host sees it go away. The module itself keeps running.
@@ -229,6 +230,10 @@ class Bc26Simulator:
     def inject(self, data: bytes) -> None:
         """Raw bytes to the host now (garbage, hand-made URCs)."""
         self.modem.inject(data)
+
+    def garble_next_urc(self, prefix: str) -> None:
+        """Corrupt one byte of the next URC starting with `prefix` (say `+QLWOBSERVE`)."""
+        self.modem.garble_next_urc(prefix)
 
     def interleave_next(self, line: str) -> None:
         """Put an unsolicited line before the final result of the next command's response."""

@@ -229,3 +229,33 @@ async def test_stopped_platform_refuses_work(socket_enabled: None) -> None:
     with pytest.raises(RuntimeError):
         _ = platform.port
     await platform.stop()  # twice is fine
+
+
+async def test_forget_drops_a_registration_without_telling_the_device(
+    raw: CoapEndpoint, iot_platform: LwM2mPlatform
+) -> None:
+    events: list[PlatformEvent] = []
+    iot_platform._on_event = events.append
+    created = await send(raw, iot_platform, Code.POST, ("rd",), ("ep=dev",))
+    assert iot_platform.forget("dev")
+    assert not iot_platform.forget("dev")
+    assert "dev" not in iot_platform.registrations
+    update = await send(raw, iot_platform, Code.POST, tuple(created.opt.location_path))
+    assert update.code == Code.NOT_FOUND  # the device learns it only when it asks
+    assert [e.kind for e in events if isinstance(e, RegistrationEvent)] == [
+        "registered",
+        "forgotten",
+    ]
+
+
+async def test_deregistration_can_be_answered_late(
+    raw: CoapEndpoint, iot_platform: LwM2mPlatform
+) -> None:
+    iot_platform.deregister_delay = 10.0  # 0.2 s at the test scale
+    created = await send(raw, iot_platform, Code.POST, ("rd",), ("ep=dev",))
+    path = tuple(created.opt.location_path)
+    deleting = asyncio.create_task(send(raw, iot_platform, Code.DELETE, path))
+    await asyncio.sleep(0.05)
+    assert "dev" in iot_platform.registrations  # still known while the answer is delayed
+    assert (await deleting).code == Code.DELETED
+    assert "dev" not in iot_platform.registrations

@@ -263,3 +263,29 @@ async def test_life_cycle_errors_and_idempotent_stop() -> None:
         await simulator.start_pty()
     await simulator.stop()
     await simulator.stop()
+
+
+async def test_garbled_reboot_hides_the_banner_but_not_what_follows(
+    sim: Bc26Simulator, at_host: Host, sim_net: ScriptedNetwork
+) -> None:
+    await registered(at_host)
+    await sim.reboot(garbled=True)
+    noise = await at_host.read_until(b"+CPIN: READY\r\n")
+    assert noise.endswith(b"\r\n+CPIN: READY\r\n")
+    assert b"Leaving the BROM" not in noise
+    assert all(byte >= 0x80 for byte in noise.removesuffix(b"\r\n+CPIN: READY\r\n"))
+    assert not sim.registered
+    assert sim_net.resets == 1
+
+
+async def test_garble_next_urc_corrupts_one_byte_of_one_urc(
+    sim: Bc26Simulator, at_host: Host
+) -> None:
+    sim.garble_next_urc("+QLWOBSERVE")
+    await ok(at_host, "ATE0")
+    await ok(at_host, 'AT+QLWCFG="dataformat",1,1')
+    await ok(at_host, 'AT+QLWSERV="127.0.0.1",5683')
+    await ok(at_host, 'AT+QLWCONF="ep"')
+    await ok(at_host, 'AT+QLWADDOBJ=19,0,1,"0"')
+    await ok(at_host, "AT+QLWOPEN=0", "CONNECT OK", "+QLWOBSERVE: 0,19,0,p")
+    assert sim.observed == {(19, 0, 0)}  # the module observes; only the line is damaged

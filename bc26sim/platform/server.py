@@ -85,7 +85,7 @@ class Reply:
 class RegistrationEvent:
     """A device registered, updated, deregistered, or its registration expired."""
 
-    kind: Literal["registered", "updated", "deregistered", "expired"]
+    kind: Literal["registered", "updated", "deregistered", "expired", "forgotten"]
     registration: ClientRegistration
 
 
@@ -147,6 +147,8 @@ class LwM2mPlatform:
         self._waiters: list[asyncio.Future[None]] = []
         self._locations = itertools.count(1)
         self.con_policy: ConPolicy = "ack"
+        # Seconds (scaled) before a Deregister is answered: NB-IoT round trips take ~1.5 s.
+        self.deregister_delay = 0.0
         self.uplink_count = 0
 
     @classmethod
@@ -221,6 +223,20 @@ class LwM2mPlatform:
         """The paths the platform observes on `endpoint`."""
         client = self._clients.get(endpoint)
         return set() if client is None else set(client.observations)
+
+    def forget(self, endpoint: str) -> bool:
+        """Drop `endpoint`'s registration and observations without telling the device.
+
+        What a platform restarted without its state does, or one whose endpoint another
+        device took over: the device's Update gets 4.04, its notifications a Reset.
+        False when `endpoint` is not registered.
+        """
+        client = self._clients.get(endpoint)
+        if client is None:
+            return False
+        self._forget(endpoint)
+        self._emit(RegistrationEvent("forgotten", client.registration))
+        return True
 
     async def wait_for[T](self, predicate: Callable[[], T | None]) -> T:
         """Wait until `predicate()` returns something truthy, and return it.
@@ -418,6 +434,10 @@ class LwM2mPlatform:
                 Code.POST: lambda r: self._update(endpoint, r),
                 Code.DELETE: lambda r: self._deregister(endpoint),
             }
+            if request.code == Code.DELETE and self.deregister_delay > 0:
+                await asyncio.sleep(self.deregister_delay * self._scale)
+                if self._by_location.get("/rd/" + path[1]) != endpoint:
+                    return self._response(Code.NOT_FOUND)
         else:
             return self._response(Code.NOT_FOUND)
         handler = allowed.get(request.code)
