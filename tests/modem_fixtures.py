@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+import time
 
 import pytest
 
@@ -23,6 +24,11 @@ from custom_components.bc26.modem import Bc26Modem, Timeouts, UrcEvent
 TIME_SCALE = 0.001
 WAIT = 5.0  # generous: a wait this long means the thing is not coming
 FAST = Timeouts(response=0.5, delete=1.0, final=2.0, open=5.0)
+
+
+def stall_the_event_loop(seconds: float) -> None:
+    """Block the running event loop, as a slow SD card or a blocking integration does."""
+    time.sleep(seconds)
 
 
 async def until(condition: Callable[[], bool]) -> None:

@@ -19,7 +19,6 @@ from custom_components.bc26.modem import (
     ModemRebooted,
     ModemRebootedError,
     ModemTimeoutError,
-    NoResponseError,
     ObserveRequest,
     PortError,
     SimReady,
@@ -29,16 +28,33 @@ from custom_components.bc26.modem import (
     commands,
 )
 from custom_components.bc26.modem.channel import MAX_LINE, LineReader
-from tests.modem_fixtures import WAIT, Events, ModuleSide
+from tests.modem_fixtures import WAIT, Events, ModuleSide, stall_the_event_loop, until
 
 SHORT = Timeouts(response=0.3, delete=0.6, final=1.0, open=5.0)
 OBSERVE = "+QLWOBSERVE: 0,19,0,0"
+# AT+QLWDEL's allowance (the late-answer horizon) longer than four probe timeouts.
+LONG_HORIZON = Timeouts(response=0.2, delete=1.5, final=3.0, open=5.0)
+PROBE_ANSWERS = {
+    "AT+CMEE?": "+CMEE: 1",
+    "AT+CFUN?": "+CFUN: 1",
+    "AT+CSQ=?": "+CSQ: (0-31,99),(0-7,99)",
+    "AT+CEREG=?": "+CEREG: (0,1)",
+}
 
 
 @pytest.fixture
 async def channel(module_side: ModuleSide) -> AsyncIterator[AtChannel]:
     """An AtChannel opened on the test's pseudo-terminal."""
     at = AtChannel(SHORT, transcript_size=50)
+    await at.open(module_side.path, 115200)
+    yield at
+    await at.close()
+
+
+@pytest.fixture
+async def horizon_channel(module_side: ModuleSide) -> AsyncIterator[AtChannel]:
+    """A channel whose probes stay out long enough for all of them to be out at once."""
+    at = AtChannel(LONG_HORIZON, transcript_size=50)
     await at.open(module_side.path, 115200)
     yield at
     await at.close()
@@ -277,9 +293,8 @@ async def test_probe_answered_with_an_error_still_resynchronises(
     assert (await follow).lines == ()  # type: ignore[attr-defined]
 
 
-async def test_unanswered_probes_rotate_then_give_up(
-    channel: AtChannel, module_side: ModuleSide
-) -> None:
+async def _deaf_probes(channel: AtChannel, module_side: ModuleSide) -> list[str]:
+    """Time out one command, then one probe of each kind; return the probes sent."""
     await _unanswered(channel, module_side, commands.build_attention())
     sent = []
     for _ in commands.SYNC_PROBES:
@@ -287,23 +302,163 @@ async def test_unanswered_probes_rotate_then_give_up(
         sent.append(await module_side.command())
         with pytest.raises(ModemTimeoutError, match="did not answer"):
             await task
+    return sent
+
+
+async def test_late_answers_of_the_probes_put_the_line_in_step_at_once(
+    horizon_channel: AtChannel, module_side: ModuleSide
+) -> None:
+    sent = await _deaf_probes(horizon_channel, module_side)
     assert sent == [probe.text for probe in commands.SYNC_PROBES]
-    with pytest.raises(NoResponseError):
-        await channel.execute(commands.build_attention())
-    await asyncio.sleep(0.05)
-    assert module_side.pending == b""  # nothing was sent
-    # The module wakes up and answers everything, in order: the probes' answers are told apart.
+    assert not horizon_channel.in_step
+    # The module was only busy: it answers everything, in order, and each answer is
+    # told apart; the last probe's answer settles every command before it.
     module_side.answer()
-    for answer in ("+CMEE: 1", "+CFUN: 1", "+CSQ: (0-31,99),(0-7,99)", "+CEREG: (0,1)"):
-        module_side.answer(answer)
-    # Once the oldest probe is older than the final timeout it may be sent again.
-    await asyncio.sleep(SHORT.final)
-    task = _start(channel, commands.build_signal())
-    assert await module_side.command() == "AT+CMEE?"
-    module_side.answer("+CMEE: 1")
+    for probe in commands.SYNC_PROBES:
+        module_side.answer(PROBE_ANSWERS[probe.text])
+    await until(lambda: horizon_channel.in_step)
+    task = _start(horizon_channel, commands.build_signal())
+    assert await module_side.command() == "AT+CSQ"  # no probe needed, no wait
+    module_side.answer("+CSQ: 5,5")
+    assert (await task).lines == ("+CSQ: 5,5",)  # type: ignore[attr-defined]
+
+
+async def test_a_late_probe_answer_settles_only_what_came_before_it(
+    horizon_channel: AtChannel, module_side: ModuleSide
+) -> None:
+    sent = await _deaf_probes(horizon_channel, module_side)
+    module_side.answer(PROBE_ANSWERS[sent[0]])  # the first probe answers; the rest are lost
+    await asyncio.sleep(0.05)
+    assert not horizon_channel.in_step  # the later probes may still be answered
+
+
+async def test_probes_lost_for_good_are_sent_again_once_old_enough(
+    horizon_channel: AtChannel, module_side: ModuleSide
+) -> None:
+    """A module that was deaf (not busy) answers nothing late: the line is back soon anyway."""
+    sent = await _deaf_probes(horizon_channel, module_side)
+    task = _start(horizon_channel, commands.build_signal())
+    # Every probe went out within the horizon: the oldest is sent again once it is
+    # older than the longest immediate answer the manual allows, not refused.
+    assert await module_side.command() == sent[0]
+    module_side.answer(PROBE_ANSWERS[sent[0]])
     assert await module_side.command() == "AT+CSQ"
     module_side.answer("+CSQ: 5,5")
     assert (await task).lines == ("+CSQ: 5,5",)  # type: ignore[attr-defined]
+    assert horizon_channel.in_step
+
+
+async def test_a_boot_banner_settles_everything_that_was_pending(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    await _unanswered(channel, module_side, commands.build_signal())
+    assert not channel.in_step
+    module_side.write(b"F1: 0000 0000\n\rLeaving the BROM\n\r")
+    await until(lambda: channel.in_step)
+    task = _start(channel, commands.build_attention())
+    assert await module_side.command() == "AT"  # no probe: the module forgot the old command
+    module_side.answer()
+    assert (await task).lines == ()  # type: ignore[attr-defined]
+
+
+async def test_an_answer_that_came_during_a_stall_is_taken(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    """A stalled event loop reads the answer and fires the deadline in one go."""
+    task = _start(channel, commands.build_signal())
+    assert await module_side.command() == "AT+CSQ"
+    module_side.answer("+CSQ: 9,0")
+    stall_the_event_loop(
+        SHORT.response * 2
+    )  # the loop is stuck past the deadline; the answer waits
+    assert (await task).lines == ("+CSQ: 9,0",)  # type: ignore[attr-defined]
+    assert channel.in_step
+
+
+async def test_a_rejection_that_came_during_a_stall_is_taken(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    task = _start(channel, commands.build_update())
+    await module_side.command()
+    module_side.answer(final="+CME ERROR: 3")
+    stall_the_event_loop(SHORT.response * 2)
+    with pytest.raises(CommandRejectedError):
+        await task
+    assert channel.in_step
+
+
+async def test_a_later_result_that_came_during_a_stall_is_taken(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    task = _start(channel, commands.build_send((19, 0, 0), b"\x01", True))
+    await module_side.command()
+    module_side.answer()
+    await asyncio.sleep(0.05)
+    module_side.write(b"\r\nSEND OK\r\n")
+    stall_the_event_loop(SHORT.final + 0.2)
+    assert (await task).later_ok is True  # type: ignore[attr-defined]
+
+
+async def test_begin_returns_at_the_ok_and_the_line_is_free_meanwhile(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    written: list[str] = []
+    begin = asyncio.create_task(
+        channel.begin(commands.build_send((19, 0, 0), b"\x01", True), lambda: written.append("x"))
+    )
+    assert await module_side.command() == "AT+QLWDATASEND=19,0,0,1,01,0x0100"
+    assert written == ["x"]
+    module_side.answer()
+    begun = await begin
+    assert begun.later is not None
+    assert not begun.later.done()
+    signal = _start(channel, commands.build_signal())
+    assert await module_side.command() == "AT+CSQ"
+    module_side.answer("+CSQ: 7,0")
+    await signal
+    module_side.write(b"\r\nSEND OK\r\n")
+    assert await begun.wait() is True
+
+
+async def test_giving_up_on_a_later_result_keeps_its_kind_busy(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    """The module keeps a CON send pending whoever waits: a second send must wait too."""
+    begin = asyncio.create_task(channel.begin(commands.build_send((19, 0, 0), b"\x01", True)))
+    await module_side.command()
+    module_side.answer()
+    begun = await begin
+    waiter = asyncio.create_task(begun.wait())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    second = _start(channel, commands.build_send((19, 0, 0), b"\x02", False))
+    await asyncio.sleep(0.05)
+    assert module_side.pending == b""  # held back until the first one's result
+    module_side.write(b"\r\nSEND FAIL\r\n")
+    assert await module_side.command() == "AT+QLWDATASEND=19,0,0,1,02,0x0000"
+    module_side.answer()
+    assert (await second).later_ok is None  # type: ignore[attr-defined]
+
+
+async def test_a_command_never_written_is_not_reported_as_written(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    first = asyncio.create_task(channel.begin(commands.build_send((19, 0, 0), b"\x01", True)))
+    await module_side.command()
+    module_side.answer()
+    await first
+    written: list[str] = []
+    second = asyncio.create_task(
+        channel.begin(commands.build_send((19, 0, 0), b"\x02", True), lambda: written.append("x"))
+    )
+    await asyncio.sleep(0.05)
+    second.cancel()  # still waiting for the first one's SEND result: nothing went out
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert written == []
+    module_side.write(b"\r\nSEND OK\r\n")
 
 
 async def test_a_caller_giving_up_leaves_the_channel_to_resynchronise(
@@ -346,14 +501,16 @@ async def test_reboot_fails_the_command_in_flight_at_once(
     signal = _start(channel, commands.build_signal())
     await module_side.command()
     banner = b"F1: 0000 0000\n\rV0: 0000 0000 [0001]\n\r00: 0006 000C\n\rLeaving the BROM\n\r"
-    module_side.write(banner + banner[-18:])  # then a second, shorter boot
+    module_side.write(banner)
     async with asyncio.timeout(SHORT.response / 2):  # well before the timeout
         with pytest.raises(ModemRebootedError):
             await signal
         with pytest.raises(ModemRebootedError):
             await update
-    assert await events.wait_count(2) == [ModemRebooted(), ModemRebooted()]
     assert not channel.in_step  # the module might have read AT+CSQ after booting
+    module_side.write(banner[-18:])  # a second, shorter boot: AT+CSQ is answered or gone
+    assert await events.wait_count(2) == [ModemRebooted(), ModemRebooted()]
+    assert channel.in_step
 
 
 async def test_port_lost_fails_everything_and_tells(

@@ -197,21 +197,16 @@ async def test_late_reply_after_a_timeout(
 
 
 async def test_silence_then_recovery(modem: Bc26Modem, modem_sim: Bc26Simulator) -> None:
+    """After the module was silent for a while, the first command it can answer works."""
     await modem.probe()
     modem_sim.mute = True
     with pytest.raises(ModemTimeoutError):
         await modem.signal()
-    with pytest.raises(NoResponseError):
-        await modem.probe(attempts=3)  # three unanswered resynchronisation probes
-    before = len(modem_sim.commands)
-    with pytest.raises(NoResponseError):
-        await modem.probe(attempts=3)  # the last probe, then nothing left to send
-    assert len(modem_sim.commands) == before + 1
+    for _ in range(3):  # more unanswered probes than there are kinds of probe
+        with pytest.raises(NoResponseError):
+            await modem.probe(attempts=3)
     modem_sim.mute = False
-    await modem.close()  # a fresh start forgets what went unanswered
-    await until(lambda: modem_sim.host_connected is not True)  # socket://: one host at a time
-    await modem.open()
-    await modem.probe()
+    await modem.probe()  # no reopening, no waiting for the final timeout
     assert (await modem.identify()).imei == IMEI
 
 

@@ -3,7 +3,7 @@
 No Home Assistant import anywhere in this package: it could be published on its own.
 """
 
-from .channel import AtChannel, Response
+from .channel import AtChannel, Begun, Response
 from .commands import MAX_PAYLOAD, validate_endpoint, validate_server_host
 from .errors import (
     CommandRejectedError,
@@ -28,7 +28,7 @@ from .models import (
     Timeouts,
     TranscriptLine,
 )
-from .modem import Bc26Modem
+from .modem import Bc26Modem, FinalResult
 from .urc import (
     DataReceived,
     IpAddressAssigned,
@@ -44,11 +44,13 @@ __all__ = [
     "MAX_PAYLOAD",
     "AtChannel",
     "Bc26Modem",
+    "Begun",
     "BufferRead",
     "CommandRejectedError",
     "ConStatus",
     "DataMode",
     "DataReceived",
+    "FinalResult",
     "InvalidArgumentError",
     "IpAddressAssigned",
     "ModemError",

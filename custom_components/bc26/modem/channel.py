@@ -28,7 +28,13 @@ One command at a time (a lock), terminated by `\r`. The immediate answer has its
 timeout (`Timeouts.response`, `Timeouts.delete` for AT+QLWDEL). A command with a later
 final result releases the line once OK came and waits (`Timeouts.final`) for that
 result while other commands run; a second command of the same kind (or a send while
-a CON result is pending) waits for the first to finish.
+a CON result is pending) waits for the first to finish. `begin` returns at the OK
+with the later result still to come (`Begun.wait`); the module keeps the command's
+kind busy until that result or the final timeout, whoever waits for it.
+
+A timeout means the module did not answer: when the deadline fires, an answer that
+already arrived (a stalled event loop runs the read and the timer in one go) is
+taken, not thrown away.
 
 Resynchronisation
 -----------------
@@ -40,16 +46,21 @@ whose information line no other command produces (`commands.SYNC_PROBES`). The
 module answers commands in order, so everything before the probe's own information
 line belongs to earlier commands: final results are dropped, stale information
 lines too. Once the probe's line and final result came, nothing older can follow,
-and the channel is in step. A probe that times out is itself stale, and the next
-probe is a different query, so a late answer of one probe is never taken for
-another's. When every probe has been sent unanswered within the last
-`Timeouts.final` seconds, the channel gives up (`NoResponseError`, nothing sent)
-until one expires, the port is reopened, or the module answers.
+and the channel is in step. The same holds for a late answer: when a stale probe's
+line and final result arrive after all, every command sent before it is settled.
+A boot banner settles everything (the module forgot what it was asked). A probe
+that times out is itself stale, and the next probe is a different query, so a late
+answer of one probe is never taken for another's. A probe is sent again only once
+it is older than `Timeouts.delete`, the longest the manual lets any immediate
+answer take; when every probe is that recent, the next one waits for the oldest to
+age, a few seconds at most, so the line is back in step as soon as the module
+answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+from asyncio import Lock
 from collections import deque
 from collections.abc import Callable
 import contextlib
@@ -65,7 +76,6 @@ from .errors import (
     CommandRejectedError,
     ModemRebootedError,
     ModemTimeoutError,
-    NoResponseError,
     PortError,
 )
 from .models import Timeouts, TranscriptLine
@@ -157,6 +167,25 @@ class Response:
     later_ok: bool | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """A command the module accepted (OK came): its information lines, its later result.
+
+    `later` is None for a command without a later final result. Awaiting `wait()`
+    gives that result; giving up on it (cancelling) leaves the channel waiting for it
+    all the same, since the module does.
+    """
+
+    lines: tuple[str, ...]
+    later: asyncio.Future[bool] | None
+
+    async def wait(self) -> bool | None:
+        """True for the later OK, False for FAIL; ModemTimeoutError, PortError ... as `execute`."""
+        if self.later is None:
+            return None
+        return await asyncio.shield(self.later)
+
+
 @dataclass(slots=True)
 class _Exchange:
     """The command on the line now, waiting for its immediate answer."""
@@ -164,6 +193,7 @@ class _Exchange:
     command: AtCommand
     done: asyncio.Future[tuple[str, ...]]
     later: asyncio.Future[bool] | None
+    on_written: Callable[[], None] | None = None
     lines: list[str] = field(default_factory=list)
     info_seen: bool = False
     written: bool = False
@@ -196,6 +226,7 @@ class AtChannel(asyncio.Protocol):
         self._later: dict[Later, asyncio.Future[bool]] = {}
         self._stale: deque[AtCommand] = deque(maxlen=STALE_MEMORY)
         self._probes_out: dict[str, float] = {}  # probe text -> loop time it was sent
+        self._late_probe: AtCommand | None = None  # a stale probe whose line came late
         self._in_banner = False
         self._subscribers: list[UrcCallback] = []
         self._lost_callbacks: list[LostCallback] = []
@@ -255,8 +286,7 @@ class AtChannel(asyncio.Protocol):
         self._lost = None
         self._exchange = None
         self._later.clear()
-        self._stale.clear()
-        self._probes_out.clear()
+        self._settle_all()
         self._in_banner = False
 
     # ------------------------------------------------------------------ asyncio.Protocol
@@ -345,26 +375,32 @@ class AtChannel(asyncio.Protocol):
         if exchange is not None and exchange.command.accepts(line):
             exchange.lines.append(line)
             exchange.info_seen = True
-        elif any(command.accepts(line) for command in self._stale):
+        elif late := next((command for command in self._stale if command.accepts(line)), None):
             self.late_lines += 1
+            if late.needs_info:
+                self._late_probe = late  # its final result settles it (see _final)
         else:
             self._emit(UnknownUrc(line))
 
     def _banner(self, line: str) -> None:
         if not self._in_banner:
             self._in_banner = True
+            self._settle_all()  # the module forgot every command: no late answer can come
             self._emit(ModemRebooted())
             self._fail_pending(ModemRebootedError("the module restarted"))
         if line == BANNER_END:
             self._in_banner = False
 
     def _final(self, line: str) -> None:
+        late_probe, self._late_probe = self._late_probe, None
         exchange = self._exchange
         if exchange is None or exchange.done.done():
             self.late_lines += 1  # the answer of a command that timed out or was given up
+            self._settle(late_probe)
             return
         if exchange.command.needs_info and not exchange.info_seen:
             self.late_lines += 1  # an earlier command's, before the probe's own answer
+            self._settle(late_probe)
             return
         self._exchange = None
         if line != "OK":
@@ -407,44 +443,74 @@ class AtChannel(asyncio.Protocol):
     async def execute(self, command: AtCommand) -> Response:
         """Send `command`; return its information lines (and later result, if any).
 
-        Raises CommandRejectedError, ModemTimeoutError, ModemRebootedError, PortError
-        or NoResponseError (see Resynchronisation above).
+        Raises CommandRejectedError, ModemTimeoutError, ModemRebootedError or
+        PortError (see Resynchronisation above).
+        """
+        begun = await self.begin(command)
+        return Response(begun.lines, await begun.wait())
+
+    async def begin(
+        self, command: AtCommand, on_written: Callable[[], None] | None = None
+    ) -> Begun:
+        """Send `command` and return at its OK; a later final result is left to `Begun.wait`.
+
+        `on_written` is called once the command line is on its way to the module (so a
+        caller can tell "never sent" from "sent, outcome unknown"). Raises as `execute`.
         """
         kind = command.waits_for
         if kind is None:
-            return Response(await self._immediate(command, None))
-        async with self._kind_locks[kind]:
-            later: asyncio.Future[bool] | None = None
+            return Begun(await self._immediate(command, None, on_written), None)
+        lock = self._kind_locks[kind]
+        await lock.acquire()
+        later: asyncio.Future[bool] | None = None
+        try:
             if command.later is not None:
                 later = asyncio.get_running_loop().create_future()
                 later.add_done_callback(_retrieve)
-            lines = await self._immediate(command, later)
-            if later is None:
-                return Response(lines)
-            return Response(lines, await self._await_later(command, later))
+            lines = await self._immediate(command, later, on_written)
+        except BaseException:
+            lock.release()
+            if later is not None and not later.done():
+                later.cancel()
+            raise
+        if later is None:
+            lock.release()
+        else:
+            self._guard_later(command, later, lock)
+        return Begun(lines, later)
 
     async def _immediate(
-        self, command: AtCommand, later: asyncio.Future[bool] | None
+        self,
+        command: AtCommand,
+        later: asyncio.Future[bool] | None,
+        on_written: Callable[[], None] | None,
     ) -> tuple[str, ...]:
         async with self._command_lock:
             if self._stale:
                 await self._resync()
-            return await self._exchange_once(command, later)
+            return await self._exchange_once(command, later, on_written)
 
     async def _exchange_once(
-        self, command: AtCommand, later: asyncio.Future[bool] | None
+        self,
+        command: AtCommand,
+        later: asyncio.Future[bool] | None,
+        on_written: Callable[[], None] | None = None,
     ) -> tuple[str, ...]:
         done: asyncio.Future[tuple[str, ...]] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)
-        exchange = _Exchange(command, done, later)
+        exchange = _Exchange(command, done, later, on_written)
         self._write(command.text)
         exchange.written = True
+        if on_written is not None:
+            on_written()
         self._exchange = exchange
         timeout = self.timeouts.delete if command.slow else self.timeouts.response
         try:
             async with asyncio.timeout(timeout):
                 return await done
         except TimeoutError:
+            if done.done() and not done.cancelled():
+                return done.result()  # answered in time; the loop was late (raises if ERROR)
             self._abandon(exchange)
             raise ModemTimeoutError(f"no answer to {command.text} within {timeout} s") from None
         except asyncio.CancelledError:
@@ -464,20 +530,31 @@ class AtChannel(asyncio.Protocol):
             self._probes_out[exchange.command.text] = asyncio.get_running_loop().time()
         self._stale.append(exchange.command)
 
-    async def _await_later(self, command: AtCommand, later: asyncio.Future[bool]) -> bool:
-        try:
-            async with asyncio.timeout(self.timeouts.final):
-                return await later
-        except TimeoutError:
-            raise ModemTimeoutError(
-                f"no final result for {command.text} within {self.timeouts.final} s"
-            ) from None
-        finally:
-            if command.later is not None and self._later.get(command.later) is later:
-                del self._later[command.later]
+    def _guard_later(self, command: AtCommand, later: asyncio.Future[bool], lock: Lock) -> None:
+        """Bound the wait for `later` and keep its kind busy until it is settled."""
+        kind = command.later
+        timer = asyncio.get_running_loop().call_later(
+            self.timeouts.final, self._later_timed_out, command, later
+        )
+
+        def settled(_: asyncio.Future[bool]) -> None:
+            timer.cancel()
+            lock.release()
+            if kind is not None and self._later.get(kind) is later:
+                del self._later[kind]
+
+        later.add_done_callback(settled)
+
+    def _later_timed_out(self, command: AtCommand, later: asyncio.Future[bool]) -> None:
+        if not later.done():
+            later.set_exception(
+                ModemTimeoutError(
+                    f"no final result for {command.text} within {self.timeouts.final} s"
+                )
+            )
 
     async def _resync(self) -> None:
-        probe = self._pick_probe()
+        probe = await self._free_probe()
         _LOGGER.debug("resynchronising with %s", probe.text)
         try:
             await self._exchange_once(probe, None)
@@ -487,21 +564,38 @@ class AtChannel(asyncio.Protocol):
             raise ModemTimeoutError(
                 f"the module did not answer {probe.text} after an earlier timeout"
             ) from err
+        self._settle_all()
+
+    async def _free_probe(self) -> AtCommand:
+        """A probe not sent within the late-answer horizon; waits for the oldest to age."""
+        horizon = self.timeouts.delete
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            for text, sent in list(self._probes_out.items()):
+                if now - sent > horizon:
+                    del self._probes_out[text]
+            for probe in SYNC_PROBES:
+                if probe.text not in self._probes_out:
+                    return probe
+            oldest = min(self._probes_out.values())
+            await asyncio.sleep(oldest + horizon - now + 0.001)
+
+    def _settle(self, probe: AtCommand | None) -> None:
+        """A stale probe was answered late: it and every command sent before it are settled."""
+        if probe is None or probe not in self._stale:
+            return
+        while self._stale.popleft() != probe:
+            pass
+        still_out = {command.text for command in self._stale}
+        for text in list(self._probes_out):
+            if text not in still_out:
+                del self._probes_out[text]
+
+    def _settle_all(self) -> None:
         self._stale.clear()
         self._probes_out.clear()
-
-    def _pick_probe(self) -> AtCommand:
-        now = asyncio.get_running_loop().time()
-        for text, sent in list(self._probes_out.items()):
-            if now - sent > self.timeouts.final:
-                del self._probes_out[text]
-        for probe in SYNC_PROBES:
-            if probe.text not in self._probes_out:
-                return probe
-        raise NoResponseError(
-            "the module has not answered several commands; nothing sent until it does "
-            "(reopen the port to start afresh)"
-        )
+        self._late_probe = None
 
     def _write(self, text: str) -> None:
         transport = self._transport

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from . import commands
-from .channel import AtChannel, LostCallback, Response, UrcCallback
+from .channel import AtChannel, Begun, LostCallback, Response, UrcCallback
 from .commands import AtCommand
 from .errors import (
     InvalidArgumentError,
@@ -27,6 +27,31 @@ from .models import (
     TranscriptLine,
 )
 from .urc import ModemRebooted, UrcEvent
+
+
+class FinalResult:
+    """What the module will say about a command it accepted: SEND OK/FAIL, UPDATE OK/FAIL.
+
+    Returned by the `begin_*` methods at the command's OK, so the caller can let the
+    serial line go while the platform answers (up to about 128 s). `wait()` returns on
+    success and raises the method's own error on FAIL, ModemTimeoutError when no
+    result came in time, ModemRebootedError or PortError. Nothing to wait for (a NON
+    send) returns at once.
+    """
+
+    def __init__(self, begun: Begun, failure: Callable[[], Exception]) -> None:
+        self._begun = begun
+        self._failure = failure
+
+    @property
+    def pending(self) -> bool:
+        """The result has not come yet."""
+        return self._begun.later is not None and not self._begun.later.done()
+
+    async def wait(self) -> None:
+        """Wait for the result; raise when it is a failure."""
+        if await self._begun.wait() is False:
+            raise self._failure()
 
 
 class Bc26Modem:
@@ -174,9 +199,12 @@ class Bc26Modem:
 
     async def update(self) -> None:
         """AT+QLWUPDATE; returns on UPDATE OK, RegistrationError on UPDATE FAIL."""
-        response = await self._run(commands.build_update())
-        if not response.later_ok:
-            raise RegistrationError("UPDATE FAIL")
+        await (await self.begin_update()).wait()
+
+    async def begin_update(self) -> FinalResult:
+        """AT+QLWUPDATE, returning at its OK; the FinalResult says UPDATE OK or FAIL."""
+        begun = await self._channel.begin(commands.build_update())
+        return FinalResult(begun, lambda: RegistrationError("UPDATE FAIL"))
 
     async def deregister(self) -> None:
         """AT+QLWCLOSE; returns on CLOSE OK, RegistrationError on CLOSE FAIL."""
@@ -192,9 +220,26 @@ class Bc26Modem:
 
         A send waits while an earlier CON send waits for its result (manual 3.8).
         """
-        response = await self._run(commands.build_send(path, data, confirmable))
-        if confirmable and not response.later_ok:
-            raise SendFailedError(f"SEND FAIL for {len(data)} bytes to {path}")
+        await (await self.begin_send(path, data, confirmable)).wait()
+
+    async def begin_send(
+        self,
+        path: ResourcePath,
+        data: bytes,
+        confirmable: bool = False,
+        *,
+        on_written: Callable[[], None] | None = None,
+    ) -> FinalResult:
+        """AT+QLWDATASEND, returning at the module's OK; a CON's SEND OK/FAIL is left to wait.
+
+        `on_written` is called when the command line goes out: from then on the data
+        may reach the platform whatever happens to the caller.
+        """
+        command = commands.build_send(path, data, confirmable)
+        begun = await self._channel.begin(command, on_written)
+        return FinalResult(
+            begun, lambda: SendFailedError(f"SEND FAIL for {len(data)} bytes to {path}")
+        )
 
     async def read_buffer(self, max_length: int = commands.MAX_PAYLOAD) -> BufferRead:
         """AT+QLWRD: up to `max_length` bytes of the oldest node; BufferRead(b"", 0) if empty."""
