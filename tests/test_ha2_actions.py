@@ -130,6 +130,18 @@ async def test_largest_payload_arrives_whole(rig: Rig) -> None:
         ({"data": "A\r\nAT+QLWDEL", "object_id": 3303}, "path_not_declared"),
         ({"data": "ON", "instance_id": 2}, "path_not_declared"),
         ({"data": "ON", "resource_id": 1}, "path_not_declared"),
+        ({"data": "ON", "object_id": 70000}, "invalid_id"),
+        ({"data": "ON", "instance_id": -1}, "invalid_id"),
+        ({"data": "ON", "object_id": 19.7}, "invalid_id"),  # never rounded to 19
+        ({"data": "ON", "object_id": "19.7"}, "invalid_id"),
+        ({"data": "ON", "object_id": True}, "invalid_id"),  # true is not 1 here
+        ({"data": "ON", "resource_id": "zero"}, "invalid_id"),
+        ({"data": "ON", "resource_id": None}, "invalid_id"),
+        ({"data": "ON", "confirmable": "maybe"}, "invalid_boolean"),
+        ({"data": "ON", "confirmable": "yes"}, "invalid_boolean"),
+        ({"data": "ON", "confirmable": 2}, "invalid_boolean"),
+        ({"data": "ON", "confirmable": 0.5}, "invalid_boolean"),
+        ({"data": "ON", "confirmable": 1}, "invalid_boolean"),
     ],
 )
 async def test_invalid_input_is_refused_before_the_module(
@@ -147,12 +159,25 @@ async def test_invalid_input_is_refused_before_the_module(
 
 
 @pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"object_id": 19.0, "instance_id": "0", "resource_id": " 0 "}, (19, 0, 0)),
+        ({"object_id": "19", "instance_id": 0.0}, (19, 0, 0)),
+    ],
+)
+async def test_ids_written_as_whole_numbers_in_other_forms_are_taken(
+    rig: Rig, fields: dict[str, Any], path: tuple[int, int, int]
+) -> None:
+    """What a template renders ("19") or a number field gives (19.0) is still 19."""
+    assert await _send(rig, data="ok", **fields) == {"status": "sent"}
+    assert (await rig.platform.wait_uplink()).path == path
+
+
+@pytest.mark.parametrize(
     "fields",
     [
         {"data": "ON", "encoding": "base64"},
-        {"data": "ON", "object_id": 70000},
-        {"data": "ON", "instance_id": -1},
-        {"data": "ON", "confirmable": "maybe"},
+        {"data": "ON", "color": "red"},
     ],
 )
 async def test_fields_outside_the_schema_are_refused(rig: Rig, fields: dict[str, Any]) -> None:
@@ -189,11 +214,14 @@ async def test_unknown_or_unloaded_entry_is_refused(rig: Rig) -> None:
 async def test_send_before_the_platform_observes_is_refused(rig: Rig) -> None:
     await rig.platform.cancel_observe(ENDPOINT, UPLINK)
     await until(lambda: UPLINK not in rig.session.observed)
-    with pytest.raises(HomeAssistantError) as caught:
+    # Not observed, as far as the session knows: the module is asked all the same (the
+    # session's belief may be stale), and it refuses.
+    with pytest.raises(ServiceValidationError) as caught:
         await _send(rig, data="too early")
     assert caught.value.translation_key == "not_observed"
     assert "19/0/0" in str(caught.value)
-    assert _sends(rig) == []
+    assert len(_sends(rig)) == 1
+    assert rig.platform.uplinks == []
     reply = await rig.platform.observe(ENDPOINT, UPLINK)
     assert reply.ok
     await until(lambda: UPLINK in rig.session.observed)
@@ -205,9 +233,9 @@ async def test_con_send_fail_is_an_error_and_the_queue_goes_on(rig: Rig) -> None
     rig.platform.con_policy = "reset"
     with pytest.raises(HomeAssistantError) as caught:
         await _send(rig, data="refused", confirmable=True)
-    assert caught.value.translation_key == "send_failed"
+    assert caught.value.translation_key == "send_failed_reset"
     assert _con_status(rig) is ConStatus.RESET
-    assert "reset" in str(caught.value)
+    assert "rejected the confirmable message (reset)" in str(caught.value)
     # A reset ends the observation (RFC 7641); the platform observes again, sends go on.
     await until(lambda: UPLINK not in rig.session.observed)
     rig.platform.con_policy = "ack"

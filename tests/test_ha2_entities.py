@@ -25,6 +25,7 @@ from custom_components.bc26.const import (
     DATA_MODE_BUFFER_ACCESS,
     DATA_MODE_DIRECT_PUSH,
     DOMAIN,
+    module_title,
 )
 from custom_components.bc26.resource_sensor import decoded_unique_id
 from custom_components.bc26.subentry_flow import SUBENTRY_RESOURCE_SENSOR
@@ -87,7 +88,7 @@ async def test_platform_writes_become_raw_sensor_and_events(rig: Rig) -> None:
     assert text.attributes["length"] == 7
     assert text.attributes["hex"] == "50554D50204F4E"
     assert text.attributes["received_at"]
-    assert text.name == f"BC26 {IMEI} Resource 19/1/0"
+    assert text.name == f"{module_title(IMEI)} Resource 19/1/0"
     event = _state(rig.hass, "event", EVENT)
     assert event.attributes["event_type"] == "data_received"
     assert {key: event.attributes[key] for key in ("object", "instance", "resource")} == {
@@ -305,7 +306,7 @@ async def test_decoded_sensors_share_one_frame(rig: Rig, hass: HomeAssistant) ->
     assert state.state == "-10.0"
     assert state.attributes["unit_of_measurement"] == "°C"
     assert state.attributes["device_class"] == "temperature"
-    assert state.name == f"BC26 {IMEI} Outdoor temperature"
+    assert state.name == f"{module_title(IMEI)} Outdoor temperature"
     # Decoded sensors sit on the module's device, next to its other entities.
     registry = er.async_get(hass)
     decoded_entry = registry.async_get(state.entity_id)
@@ -422,7 +423,7 @@ async def test_subentry_reconfigure_and_remove(rig: Rig, hass: HomeAssistant) ->
     await until(lambda: _state(hass, "sensor", temperature).state == "21.5")
     state = _state(hass, "sensor", temperature)
     assert state.entity_id == entity_id
-    assert state.name == f"BC26 {IMEI} Indoor temperature"
+    assert state.name == f"{module_title(IMEI)} Indoor temperature"
     assert state.attributes["device_class"] == "temperature"
     assert state.attributes["state_class"] == "measurement"
     assert rig.entry.subentries[subentry_id].title == "Indoor temperature"

@@ -30,35 +30,41 @@ def _keys_raised(module: str, function: str) -> set[str]:
 
 
 ACTION_ERRORS = {
-    # ServiceValidationError: the call is wrong
+    # ServiceValidationError: the call is wrong, or the session cannot take it now
     "entry_not_found",
     "entry_not_loaded",
     "empty_data",
     "data_too_long",
     "odd_length_hex",
     "invalid_hex",
+    "invalid_id",
+    "invalid_boolean",
     "path_not_declared",
-    # HomeAssistantError: the module or the platform could not do it
     "module_unavailable",
     "not_registered",
     "not_observed",
+    "queue_full",
+    "send_cancelled",
+    # HomeAssistantError: the module or the platform could not do it
     "send_failed",
+    "send_failed_timeout",
+    "send_failed_reset",
     "send_timeout",
     "send_rejected",
     "send_error",
-    "queue_full",
-    "send_cancelled",
+    "send_outcome_unknown",
     "reregister_failed",
     "update_failed",
 }
 
 
 def test_every_error_raised_has_a_text() -> None:
+    services = _source("services.py")
     raised = (
-        _keys_raised("services.py", "_validation_error")
-        | _keys_raised("services.py", "module_error")
-        | _keys_raised("uplink.py", "module_error")
-        | set(re.findall(r'_registration_step\(.*?"([a-z_]+)"\)', _source("services.py")))
+        _keys_raised("services.py", "_refusal")
+        | _keys_raised("services.py", "_failure")
+        | set(re.findall(r'"(send_[a-z_]+)"', services))  # defaults and tables too
+        | set(re.findall(r'_registration_step\(\s*coordinator,.*?"([a-z_]+)"\s*\)', services, re.S))
     )
     assert raised == ACTION_ERRORS
     assert STRINGS["exceptions"].keys() >= ACTION_ERRORS

@@ -19,7 +19,7 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.bc26.const import DOMAIN
+from custom_components.bc26.const import DOMAIN, module_title
 from custom_components.bc26.subentry_flow import SUBENTRY_RESOURCE_SENSOR
 
 from .ha_fixtures import IMEI
@@ -39,7 +39,7 @@ def entry(hass: HomeAssistant) -> MockConfigEntry:
     """The module's entry with one decoded sensor; never set up here."""
     config_entry = MockConfigEntry(
         domain=DOMAIN,
-        title=f"BC26 {IMEI}",
+        title=module_title(IMEI),
         unique_id=IMEI,
         subentries_data=[
             ConfigSubentryData(

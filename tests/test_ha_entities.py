@@ -25,7 +25,7 @@ from syrupy.filters import props
 from bc26sim import Bc26Simulator, ScriptedNetwork
 from custom_components.bc26.coordinator import Bc26Coordinator
 
-from .ha_fixtures import IMEI, until
+from .ha_fixtures import IMEI, SLUG, until
 
 
 def _value(member: StrEnum | str | None) -> str | None:
@@ -74,7 +74,7 @@ async def test_ip_address_sensor_is_disabled_by_default_and_works_when_enabled(
     config_entry: MockConfigEntry,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    entity_id = f"sensor.bc26_{IMEI}_ip_address"
+    entity_id = f"sensor.{SLUG}_ip_address"
     entry = entity_registry.async_get(entity_id)
     assert entry is not None
     assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
@@ -94,8 +94,8 @@ async def test_entities_follow_the_session(
     scripted_network: ScriptedNetwork,
     bc26_port: str,
 ) -> None:
-    observed = f"sensor.bc26_{IMEI}_observed_resources"
-    state = f"sensor.bc26_{IMEI}_registration_state"
+    observed = f"sensor.{SLUG}_observed_resources"
+    state = f"sensor.{SLUG}_registration_state"
     await until(lambda: hass.states.get(observed).state == "1")
     assert hass.states.get(observed).attributes["paths"] == ["19/0/0"]
     assert await scripted_network.cancel_observe((19, 0, 0))

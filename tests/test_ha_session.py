@@ -37,9 +37,9 @@ from custom_components.bc26.modem import (
     RegistrationError,
 )
 
-from .ha_fixtures import IMEI, QUICK_TIMEOUTS, TIME_SCALE, until
+from .ha_fixtures import IMEI, QUICK_TIMEOUTS, SLUG, TIME_SCALE, until
 
-REGISTERED_ENTITY = "binary_sensor.bc26_866971030001361_registered"
+REGISTERED_ENTITY = f"binary_sensor.{SLUG}_registered"
 
 
 def _repoint(link: Path, target: str) -> None:
@@ -59,6 +59,8 @@ async def test_setup_initialises_and_registers(
 ) -> None:
     commands = list(bc26.commands)
     order = [
+        "AT+QLWCLOSE",  # nothing more comes from the platform while the buffer is read
+        "AT+QLWRD=512",  # in either data mode: nothing the module holds is deleted
         "AT+QLWDEL",
         'AT+QLWSERV="127.0.0.1",5683',
         'AT+QLWCONF="bc26-test"',
@@ -148,11 +150,9 @@ async def test_registration_failure_raises_and_clears_a_repair_issue(
     issue = issues.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "registration_failed"
-    assert issue.translation_placeholders == {
-        "title": config_entry.title,
-        "server": "127.0.0.1:5683",
-        "endpoint": "bc26-test",
-    }
+    # The entry's title only: the issue is readable by every user, server and endpoint
+    # are not theirs to read.
+    assert issue.translation_placeholders == {"title": config_entry.title}
     assert not issue.is_fixable
     assert coordinator.consecutive_failures >= 3
     assert hass.states.get(REGISTERED_ENTITY).state == "off"
@@ -409,10 +409,11 @@ async def test_unload_without_deregistration_when_the_option_is_off(
     scripted_network: ScriptedNetwork,
     entry_options: dict[str, object],
 ) -> None:
+    closes = _count(bc26.commands, "AT+QLWCLOSE")  # one, refused, while initialising
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     assert scripted_network.deregistrations == 0
     assert bc26.registered
-    assert "AT+QLWCLOSE" not in bc26.commands
+    assert _count(bc26.commands, "AT+QLWCLOSE") == closes
 
 
 async def test_home_assistant_stop_closes_the_port(
@@ -543,8 +544,8 @@ async def test_reconnect_waits_for_the_same_module(
 async def test_network_registration_urc_and_con_status_reach_the_sensors(
     hass: HomeAssistant, coordinator: Bc26Coordinator, bc26: Bc26Simulator
 ) -> None:
-    network = f"sensor.bc26_{IMEI}_network_registration"
-    con_status = f"sensor.bc26_{IMEI}_last_confirmable_send"
+    network = f"sensor.{SLUG}_network_registration"
+    con_status = f"sensor.{SLUG}_last_confirmable_send"
     await until(lambda: hass.states.get(network).state == "registered_home")
     bc26.inject(b"\r\n+CEREG: 2\r\n")
     await until(lambda: hass.states.get(network).state == "searching")

@@ -72,9 +72,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
 
 async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
     """Stop the session (deregistering when the option says so) and close the port."""
+    coordinator = entry.runtime_data
+    # No read may start once the entities are going: what the module still holds is
+    # read by the next session instead of being handed to entities that are gone.
+    await coordinator.async_stop_session()
     unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unload_ok:
-        coordinator = entry.runtime_data
         deregister = entry.options.get(CONF_DEREGISTER_ON_UNLOAD, DEFAULT_DEREGISTER_ON_UNLOAD)
         await coordinator.async_stop(deregister=deregister)
     return unload_ok

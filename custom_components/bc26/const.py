@@ -21,6 +21,7 @@ CONF_ENDPOINT: Final = "endpoint"
 CONF_DATA_MODE: Final = "data_mode"
 CONF_POLL_INTERVAL: Final = "poll_interval"
 CONF_DEREGISTER_ON_UNLOAD: Final = "deregister_on_unload"
+CONF_CHECK_INTERVAL: Final = "check_interval"
 
 DEFAULT_BAUDRATE: Final = 115200
 BAUDRATES: Final = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
@@ -29,6 +30,10 @@ DEFAULT_POLL_INTERVAL: Final = 300  # seconds
 MIN_POLL_INTERVAL: Final = 60
 MAX_POLL_INTERVAL: Final = 86400
 DEFAULT_DEREGISTER_ON_UNLOAD: Final = True
+# Registration checks of an idle module (a registration update); 0 switches them off.
+DEFAULT_CHECK_INTERVAL: Final = 3600  # seconds
+MIN_CHECK_INTERVAL: Final = 300
+MAX_CHECK_INTERVAL: Final = 86400
 
 # The option values users see, and the module's <mode> of AT+QLWOPEN they stand for.
 DATA_MODE_DIRECT_PUSH: Final = "direct_push"
@@ -46,3 +51,11 @@ DECLARED_PATHS: Final[frozenset[ResourcePath]] = frozenset({UPLINK_PATH, DOWNLIN
 
 # Only this module answers the integration's LwM2M commands.
 SUPPORTED_MODEL: Final = "BC26"
+
+
+def module_title(imei: str) -> str:
+    """`BC26 …1361`: the entry's title and device name, without the whole IMEI.
+
+    The title appears in every diagnostics download, screenshot and entity ID.
+    """
+    return f"{SUPPORTED_MODEL} …{imei[-4:]}"

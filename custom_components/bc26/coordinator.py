@@ -1,21 +1,31 @@
-"""The LwM2M session of one BC26: connect, initialise, register, reconnect, drain, poll.
+"""The LwM2M session of one BC26: connect, initialise, register, heal, drain, poll.
 
 The coordinator is the only owner of the modem. One background task (created by the
 config entry) runs the session; entities read its state and listen for changes;
-actions and buttons go through `modem_session()`, which serialises their AT calls
-with the session's own.
+actions and buttons go through the coordinator, which serialises their AT sequences
+with the session's own (`modem_session()`), and holds the serial line only for the
+immediate part of a command: a confirmable send waiting for SEND OK, or an update
+waiting for UPDATE OK, leaves drains, polls and queries free to run.
+
+What the session believes about the module (registered, observed) is a hint that
+the module's answers correct, never a gate that outlives the evidence. A send the
+module accepts proves the platform observes its resource; a module that refuses a
+send it should take, a reboot sign (`+CPIN: READY`, `+IP:`), a confirmable message
+the platform reset, repeated confirmable timeouts, and the periodic check all lead
+to a registration update. Its refusal (the module lost its LwM2M context) or
+`UPDATE FAIL` (the platform forgot the registration) leads to a fresh registration,
+logged once and counted on the registration state sensor.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 import enum
-import functools
 import ipaddress
 import socket
 from typing import Any
@@ -29,6 +39,7 @@ from homeassistant.util.hass_dict import HassKey
 from .connection import async_open_module
 from .const import (
     CONF_BAUDRATE,
+    CONF_CHECK_INTERVAL,
     CONF_DATA_MODE,
     CONF_ENDPOINT,
     CONF_POLL_INTERVAL,
@@ -37,6 +48,7 @@ from .const import (
     CONF_SERVER_PORT,
     DATA_MODES,
     DECLARED_PATHS,
+    DEFAULT_CHECK_INTERVAL,
     DEFAULT_DATA_MODE,
     DEFAULT_POLL_INTERVAL,
     DOMAIN,
@@ -50,10 +62,12 @@ from .modem import (
     ConStatus,
     DataMode,
     DataReceived,
+    FinalResult,
     IpAddressAssigned,
     ModemError,
     ModemIdentity,
     ModemRebooted,
+    ModemRebootedError,
     ModemTimeoutError,
     NetworkRegistration,
     NetworkRegistrationChanged,
@@ -61,10 +75,12 @@ from .modem import (
     PortError,
     RegistrationError,
     ResourcePath,
+    SendFailedError,
+    SimReady,
     Timeouts,
     UrcEvent,
 )
-from .uplink import SendQueue, transmit
+from .uplink import SendQueue, SendStatus, Uplink
 
 type Bc26ConfigEntry = ConfigEntry[Bc26Coordinator]
 type DownlinkCallback = Callable[[Downlink], None]
@@ -75,6 +91,12 @@ ATTEMPT_HISTORY = 20
 DECLARED_OBJECTS: tuple[tuple[int, int, tuple[int, ...]], ...] = tuple(
     (obj, inst, (res,)) for obj, inst, res in sorted(DECLARED_PATHS)
 )
+# Unanswered polls or reads in a row that make a silent module count as gone.
+SILENCE_LIMIT = 3
+# A failed poll is tried again this soon (seconds), or at the poll interval if shorter.
+POLL_RETRY = 60.0
+# Confirmable sends in a row that timed out before the registration is checked.
+CON_TIMEOUTS_BEFORE_CHECK = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +123,9 @@ class SessionTiming:
     reconnect: Backoff = Backoff(first=5.0, maximum=300.0)
     registration: Backoff = Backoff(first=30.0, maximum=1800.0)
     failures_before_issue: int = 3
-    deregister_on_unload: float = 15.0  # unloading must not hang for the manual's 128 s
+    # How long a deregistration may take before the session goes on without its result
+    # (unloading, initialising): not the manual's 128 s.
+    deregister_wait: float = 15.0
 
 
 SESSION_TIMING: HassKey[SessionTiming] = HassKey(f"{DOMAIN}_session_timing")
@@ -124,6 +148,14 @@ class NotRegisteredError(SessionError):
     """The module is not registered with the LwM2M server."""
 
 
+class NotObservedError(SessionError):
+    """The module refused a send to a resource the platform does not observe (yet)."""
+
+    def __init__(self, path: ResourcePath) -> None:
+        super().__init__(f"{path} is not observed")
+        self.path = path
+
+
 class ServerNotFoundError(SessionError):
     """The server's host name does not resolve to an IPv4 address."""
 
@@ -136,6 +168,23 @@ class RegistrationState(enum.StrEnum):
     REGISTERING = "registering"
     REGISTERED = "registered"
     WAITING_TO_RETRY = "waiting_to_retry"
+
+
+class Recovery(enum.StrEnum):
+    """Why the session registered again by itself."""
+
+    MODULE_RESTARTED = "module_restarted"  # the boot banner
+    CONTEXT_LOST = "context_lost"  # the module refused a registration update
+    PLATFORM_FORGOT = "platform_forgot"  # UPDATE FAIL
+    MODULE_SILENT = "module_silent"  # several polls or reads in a row unanswered
+
+
+_RECOVERY_TEXT = {
+    Recovery.MODULE_RESTARTED: "the module restarted",
+    Recovery.CONTEXT_LOST: "the module lost its LwM2M context",
+    Recovery.PLATFORM_FORGOT: "the platform no longer knows the registration",
+    Recovery.MODULE_SILENT: "the module stopped answering",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +215,15 @@ class RegistrationAttempt:
     detail: str = ""
 
 
+@dataclass(slots=True)
+class Recoveries:
+    """How often the session healed itself, and the last time why."""
+
+    count: int = 0
+    last: Recovery | None = None
+    last_at: datetime | None = None
+
+
 class Bc26Coordinator:
     """Runs the LwM2M session of one module and tells entities what changed."""
 
@@ -190,8 +248,10 @@ class Bc26Coordinator:
         self.con_status: ConStatus | None = None
         self.link = LinkQuality()
         self.attempts: deque[RegistrationAttempt] = deque(maxlen=ATTEMPT_HISTORY)
+        self.recoveries = Recoveries()
         self.consecutive_failures = 0
         self.downlinks_received = 0
+        self.server_address: str | None = None  # what the server's name resolved to
         self._modem = modem
         self._modem_unsubscribe: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
@@ -200,6 +260,10 @@ class Bc26Coordinator:
         self._drain_pending = False
         self._drain_path: ResourcePath = DOWNLINK_PATH
         self._partial = bytearray()
+        self._unanswered = 0  # polls and reads in a row the module did not answer
+        self._con_timeouts = 0  # confirmable sends in a row without an answer
+        self._generation = 0  # registrations so far: a check's verdict is for its own
+        self._check: asyncio.Task[None] | None = None
         self._listeners: list[CALLBACK_TYPE] = []
         self._downlink_subscribers: dict[ResourcePath | None, list[DownlinkCallback]] = {}
         self._downlink_announcers: list[DownlinkCallback] = []
@@ -209,7 +273,7 @@ class Bc26Coordinator:
         self._announcing = False  # _async_announce is scheduled
         self._task: asyncio.Task[None] | None = None
         # Sends from actions, in call order, between the session's own commands.
-        self.uplinks = SendQueue(functools.partial(transmit, self))
+        self.uplinks = SendQueue(self.async_transmit)
 
     # ------------------------------------------------------------------ public API
 
@@ -278,7 +342,7 @@ class Bc26Coordinator:
 
     @callback
     def record_con_status(self, status: ConStatus) -> None:
-        """Note the status of the last confirmable send (for callers inside modem_session)."""
+        """Note the status of the last confirmable send."""
         if status != self.con_status:
             self.con_status = status
             self._async_notify()
@@ -289,6 +353,26 @@ class Bc26Coordinator:
             status = await modem.con_status()
         self.record_con_status(status)
         return status
+
+    async def async_transmit(self, uplink: Uplink, on_written: Callable[[], None]) -> SendStatus:
+        """Hand one send to the module; wait outside the line for a CON send's result.
+
+        Raises ModemUnavailableError, NotRegisteredError, NotObservedError (the module
+        refused a resource the platform does not observe), SendFailedError, and what
+        the modem raises.
+        """
+        pending = await self._async_begin_send(uplink, on_written)
+        self._async_learn_observed(uplink.path)
+        if not uplink.confirmable:
+            return SendStatus.SENT
+        try:
+            await pending.wait()
+        except (SendFailedError, ModemTimeoutError) as err:
+            await self._async_con_failed(err)
+            raise
+        self._con_timeouts = 0
+        self.record_con_status(ConStatus.SUCCESS)
+        return SendStatus.ACKNOWLEDGED
 
     async def async_reregister(self) -> None:
         """Deregister when registered, register again, and wait for the result.
@@ -311,23 +395,25 @@ class Bc26Coordinator:
             self._async_registration_succeeded()
 
     async def async_update_registration(self) -> None:
-        """Send a registration update (AT+QLWUPDATE) and wait for UPDATE OK."""
+        """Send a registration update (AT+QLWUPDATE) and wait for UPDATE OK.
+
+        A refusal (no LwM2M context) or UPDATE FAIL (the platform forgot the module)
+        also makes the session register again by itself.
+        """
+        generation = self._generation
         async with self.modem_session() as modem:
             if not self.registered:
                 raise NotRegisteredError("the module is not registered")
             try:
-                await modem.update()
+                pending = await modem.begin_update()
             except CommandRejectedError:
-                # Registered as far as we knew, yet the module refuses: its context is gone.
-                self.async_context_lost()
+                self._async_recover(generation, Recovery.CONTEXT_LOST)
                 raise
-
-    @callback
-    def async_context_lost(self) -> None:
-        """The module turned out to have no LwM2M context: initialise and register again."""
-        LOGGER.debug("The module lost its LwM2M context; registering again")
-        self._async_set_unregistered()
-        self._wake.set()
+        try:
+            await pending.wait()
+        except (RegistrationError, ModemTimeoutError):
+            self._async_recover(generation, Recovery.PLATFORM_FORGOT)
+            raise
 
     # ------------------------------------------------------------------ life cycle
 
@@ -335,21 +421,41 @@ class Bc26Coordinator:
     def async_start(self) -> None:
         """Run the session as a background task of the config entry."""
         self._async_attach(self._modem)
-        self.uplinks.start(
-            functools.partial(self.config_entry.async_create_background_task, self.hass)
-        )
-        self._task = self.config_entry.async_create_background_task(
-            self.hass, self._async_run(), f"{DOMAIN} session {self.config_entry.title}"
-        )
+        self.uplinks.start(self._async_background)
+        self._task = self._async_background(self._async_run(), f"{DOMAIN} session")
+
+    def _async_background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        entry = self.config_entry
+        return entry.async_create_background_task(self.hass, work, f"{name} {entry.title}")
+
+    async def async_stop_session(self) -> None:
+        """Stop sending and reading, between two reads: what the module holds stays there.
+
+        A read cut off in flight would lose its node: the module forgets what it
+        answered. So the session's lock is taken first (a drain holds it from the first
+        read until the buffer is empty), briefly: a registration waiting for its result
+        holds it too, and reads nothing.
+        """
+        self.uplinks.close()
+        locked = False
+        with suppress(TimeoutError):
+            async with asyncio.timeout(self.timing.timeouts.response):
+                await self._lock.acquire()
+                locked = True
+        try:
+            for task in (self._task, self._check):
+                if task is not None:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
+            self._task = self._check = None
+        finally:
+            if locked:
+                self._lock.release()
 
     async def async_stop(self, deregister: bool) -> None:
         """Stop the session; deregister first when asked and registered; close the port."""
-        self.uplinks.close()
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.async_stop_session()
         if deregister and self.connected and self.registered:
             await self._async_deregister_quickly()
         self._async_detach()
@@ -359,12 +465,16 @@ class Bc26Coordinator:
         # The entry no longer runs a session: whatever the issue said is no longer known.
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
-    async def _async_deregister_quickly(self) -> None:
+    async def _async_deregister_quickly(self) -> bool:
+        """AT+QLWCLOSE, waiting at most `deregister_wait`; whether the module took it."""
         try:
-            async with asyncio.timeout(self.timing.deregister_on_unload):
+            async with asyncio.timeout(self.timing.deregister_wait):
                 await self._modem.deregister()
+        except CommandRejectedError:
+            return False  # not registered (any more): nothing to leave
         except (ModemError, TimeoutError) as err:
-            LOGGER.debug("Deregistration on unload failed: %s", err)
+            LOGGER.debug("Deregistration failed: %s", err)
+        return True
 
     # ------------------------------------------------------------------ the session task
 
@@ -379,7 +489,7 @@ class Bc26Coordinator:
             except PortError as err:
                 self._async_port_lost(err)
             except ModemError as err:
-                # The module stopped answering or making sense (a poll timed out ...): start over.
+                # The module stopped making sense (an answer no parser reads ...): start over.
                 LOGGER.debug("Session error, initialising again: %s", err)
                 self._async_set_unregistered()
 
@@ -387,6 +497,7 @@ class Bc26Coordinator:
         """Initialise and register; retry with growing delays; raise an issue when stuck."""
         while not self.registered:
             self._raise_if_port_lost()
+            self._wake.clear()  # what woke the session so far is dealt with by this attempt
             try:
                 await self._async_initialise()
             except PortError:
@@ -398,7 +509,13 @@ class Bc26Coordinator:
                 self._async_registration_succeeded()
 
     async def _async_initialise(self) -> None:
-        """Fresh LwM2M context (manual 5.1), hex data both ways, then register."""
+        """A fresh LwM2M context (manual 5.1) that loses nothing the module holds.
+
+        A registered module is deregistered first, so the platform writes nothing more
+        (a write during AT+QLWDEL's own deregistration would be accepted and then
+        deleted); then its buffer is read empty, whatever the data mode (it may hold
+        writes of an earlier buffer access session); only then is the context deleted.
+        """
         data = self.config_entry.data
         async with self._lock:
             if self.registered:
@@ -407,8 +524,8 @@ class Bc26Coordinator:
             self._async_set_state(RegistrationState.CONFIGURING)
             address = await self._async_server_address()
             await modem.probe()
-            if self.data_mode is DataMode.BUFFER_ACCESS:
-                await self._async_drain_locked(modem)  # keep what the module still holds
+            await self._async_deregister_quickly()
+            await self._async_drain_locked(modem)
             await modem.delete_context()
             self._async_clear_observed()
             await modem.set_server(address, data[CONF_SERVER_PORT])
@@ -433,7 +550,8 @@ class Bc26Coordinator:
             )
         except OSError as err:
             raise ServerNotFoundError(f"cannot resolve {host}: {err}") from err
-        return str(infos[0][4][0])
+        self.server_address = str(infos[0][4][0])
+        return self.server_address
 
     async def _async_register(self, modem: Bc26Modem) -> None:
         """AT+QLWOPEN in the configured mode, waiting for CONNECT OK; the attempt is recorded."""
@@ -447,38 +565,60 @@ class Bc26Coordinator:
             self._async_set_state(RegistrationState.WAITING_TO_RETRY)
             raise
         self.attempts.append(RegistrationAttempt(started, mode, "registered"))
+        self._generation += 1
+        self._con_timeouts = 0
         self._async_set_state(RegistrationState.REGISTERED)
 
     async def _async_serve(self) -> None:
-        """While registered: drain what the module buffered, poll the link, wait for URCs."""
+        """While registered: drain what the module buffered, poll, check, wait for URCs."""
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
+        next_check = loop.time() + self._check_interval
         while self.registered:
             self._raise_if_port_lost()
-            if self._drain_pending:
-                async with self._lock:
-                    await self._async_drain_locked(self._modem)
-            elif loop.time() >= next_poll:
-                await self._async_poll()
-                next_poll = loop.time() + self._poll_interval
+            now = loop.time()
+            if now >= next_poll:  # first: a steady stream of writes must not starve it
+                next_poll = loop.time() + await self._async_poll()
+            elif self._drain_pending:
+                await self._async_drain()
+            elif now >= next_check:
+                self._async_suspect("periodic check")
+                next_check = now + self._check_interval
             else:
-                await self._async_wait(next_poll - loop.time())
+                await self._async_wait(min(next_poll, next_check) - now)
 
     @property
     def _poll_interval(self) -> float:
         return float(self.config_entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL))
 
-    async def _async_poll(self) -> None:
-        """Signal, network registration, IP address and the last CON status."""
-        async with self._lock:
-            modem = self._modem
-            signal = await _answer_or_none(modem.signal())
-            network = await _answer_or_none(modem.network_registration())
-            address = await _answer_or_none(modem.ip_address())
-            status = await _answer_or_none(modem.con_status())
-            if self.data_mode is DataMode.BUFFER_ACCESS:
-                # A missed +QLWDATARECV would stop all further ones (manual 3.10, note 1).
-                await self._async_drain_locked(modem)
+    @property
+    def _check_interval(self) -> float:
+        """Seconds between idle registration checks; infinite when switched off (0)."""
+        interval = float(self.config_entry.options.get(CONF_CHECK_INTERVAL, DEFAULT_CHECK_INTERVAL))
+        return interval if interval > 0 else float("inf")
+
+    async def _async_poll(self) -> float:
+        """Signal, network registration, IP address, CON status; the delay to the next poll.
+
+        An unanswered poll marks the link unknown and is tried again soon; only
+        SILENCE_LIMIT of them in a row count as a module that is gone.
+        """
+        try:
+            async with self._lock:
+                modem = self._modem
+                signal = await _answer_or_none(modem.signal())
+                network = await _answer_or_none(modem.network_registration())
+                address = await _answer_or_none(modem.ip_address())
+                status = await _answer_or_none(modem.con_status())
+                if self.data_mode is DataMode.BUFFER_ACCESS or self._drain_pending:
+                    # A missed +QLWDATARECV would stop all further ones (manual 3.10, note 1).
+                    await self._async_drain_locked(modem)
+        except (ModemTimeoutError, ModemRebootedError) as err:
+            self._async_unanswered(err)
+            self.link = LinkQuality()
+            self._async_notify()
+            return min(POLL_RETRY, self._poll_interval)
+        self._unanswered = 0
         self.link = LinkQuality(
             signal_dbm=signal.rssi_dbm if signal is not None else None,
             network=network,
@@ -487,6 +627,27 @@ class Bc26Coordinator:
         if status is not None:
             self.con_status = status
         self._async_notify()
+        return self._poll_interval
+
+    @callback
+    def _async_unanswered(self, err: ModemError) -> None:
+        """One more poll or read without an answer; too many in a row: start over."""
+        self._unanswered += 1
+        LOGGER.debug("The module did not answer (%d in a row): %s", self._unanswered, err)
+        if self._unanswered >= SILENCE_LIMIT:
+            self._unanswered = 0
+            self._async_recover(self._generation, Recovery.MODULE_SILENT)
+
+    async def _async_drain(self) -> None:
+        try:
+            async with self._lock:
+                await self._async_drain_locked(self._modem)
+        except (ModemTimeoutError, ModemRebootedError) as err:
+            self._drain_pending = True  # read again: the module still holds it
+            self._async_unanswered(err)
+            await self._async_wait(self.timing.reconnect.delay(self._unanswered))
+        else:
+            self._unanswered = 0
 
     async def _async_drain_locked(self, modem: Bc26Modem) -> None:
         """AT+QLWRD until the buffer is empty; every finished node becomes one Downlink.
@@ -555,6 +716,96 @@ class Bc26Coordinator:
         if self._port_lost is not None:
             raise PortError(str(self._port_lost) or "the serial port was lost")
 
+    # ------------------------------------------------------------------ healing
+
+    async def _async_begin_send(
+        self, uplink: Uplink, on_written: Callable[[], None]
+    ) -> FinalResult:
+        """AT+QLWDATASEND up to its OK; a refusal is read against what the session believes."""
+        async with self.modem_session() as modem:
+            if not self.registered:
+                raise NotRegisteredError("the module is not registered")
+            if uplink.confirmable:
+                self.record_con_status(ConStatus.WAITING)
+            try:
+                return await modem.begin_send(
+                    uplink.path, uplink.data, uplink.confirmable, on_written=on_written
+                )
+            except CommandRejectedError:
+                if uplink.confirmable:
+                    self.record_con_status(ConStatus.NOT_SENT)
+                if uplink.path not in self.observed:
+                    raise NotObservedError(uplink.path) from None
+                # Registered and observed, as far as we knew, and yet refused.
+                self._async_suspect("a send was refused")
+                raise
+
+    @callback
+    def _async_learn_observed(self, path: ResourcePath) -> None:
+        """The module accepted a send to `path`: the platform observes it, whatever we saw."""
+        if path not in self.observed:
+            LOGGER.debug("The platform observes %s (the module took a send there)", path)
+            self.observed.add(path)
+            self._async_notify()
+
+    async def _async_con_failed(self, err: ModemError) -> None:
+        """SEND FAIL or no result: note why; a reset or repeated timeouts check the session."""
+        status = ConStatus.TIMEOUT
+        if isinstance(err, SendFailedError):
+            with suppress(ModemError):
+                async with self.modem_session() as modem:
+                    status = await modem.con_status()
+        self.record_con_status(status)
+        if status is ConStatus.RESET:
+            self._async_suspect("the platform reset a confirmable message")
+        elif status is ConStatus.TIMEOUT:
+            self._con_timeouts += 1
+            if self._con_timeouts >= CON_TIMEOUTS_BEFORE_CHECK:
+                self._con_timeouts = 0
+                self._async_suspect("confirmable messages keep timing out")
+
+    @callback
+    def _async_suspect(self, hint: str) -> None:
+        """Something suggests the registration is gone: check it with an update."""
+        if not self.registered or (self._check is not None and not self._check.done()):
+            return
+        LOGGER.debug("Checking the registration: %s", hint)
+        self._check = self._async_background(
+            self._async_check(self._generation), f"{DOMAIN} registration check"
+        )
+
+    async def _async_check(self, generation: int) -> None:
+        """AT+QLWUPDATE; a refusal or UPDATE FAIL means: register afresh."""
+        try:
+            async with self._lock:
+                if generation != self._generation or not self.registered:
+                    return
+                pending = await self._modem.begin_update()
+        except CommandRejectedError:
+            self._async_recover(generation, Recovery.CONTEXT_LOST)
+            return
+        except ModemError as err:  # no answer, port lost, reboot: handled where they show
+            LOGGER.debug("Registration check not done: %s", err)
+            return
+        try:
+            await pending.wait()
+        except (RegistrationError, ModemTimeoutError):
+            self._async_recover(generation, Recovery.PLATFORM_FORGOT)
+        except ModemError as err:
+            LOGGER.debug("Registration check interrupted: %s", err)
+
+    @callback
+    def _async_recover(self, generation: int, reason: Recovery) -> None:
+        """Register afresh (once per registration), logged once and counted."""
+        if generation != self._generation or not self.registered:
+            return
+        LOGGER.info("%s: %s; registering again", self.config_entry.title, _RECOVERY_TEXT[reason])
+        self.recoveries.count += 1
+        self.recoveries.last = reason
+        self.recoveries.last_at = dt_util.utcnow()
+        self._async_set_unregistered()
+        self._wake.set()
+
     # ------------------------------------------------------------------ state changes
 
     @callback
@@ -587,16 +838,13 @@ class Bc26Coordinator:
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
                 translation_key="registration_failed",
-                translation_placeholders={
-                    "title": self.config_entry.title,
-                    "server": self.server,
-                    "endpoint": self.endpoint,
-                },
+                translation_placeholders={"title": self.config_entry.title},
             )
 
     @callback
     def _async_registration_succeeded(self) -> None:
         self.consecutive_failures = 0
+        self._unanswered = 0
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
     @property
@@ -665,16 +913,18 @@ class Bc26Coordinator:
             case DataReceived(path=path, data=bytes() as data):
                 self._async_dispatch(Downlink(path, data, dt_util.utcnow()))
             case ModemRebooted():
-                LOGGER.info("The BC26 restarted; registering again")
                 self._partial.clear()
-                self._async_set_unregistered()
-                self._wake.set()
+                self._async_recover(self._generation, Recovery.MODULE_RESTARTED)
+                self._wake.set()  # also cuts short a wait before the next registration attempt
+            case SimReady():
+                self._async_suspect("the SIM became ready (a restart?)")
             case NetworkRegistrationChanged(status=status):
                 self.link.network = status
                 self._async_notify()
             case IpAddressAssigned(address=address):
                 self.link.ip_address = address
                 self._async_notify()
+                self._async_suspect("a new IP address (a restart?)")
             case _:
                 LOGGER.debug("Unsolicited: %s", event)
 
@@ -712,6 +962,7 @@ class Bc26Coordinator:
 
     def diagnostics(self) -> dict[str, Any]:
         """Session state for the diagnostics download (redaction happens there)."""
+        recoveries = self.recoveries
         return {
             "connected": self.connected,
             "state": self.state.value,
@@ -723,6 +974,8 @@ class Bc26Coordinator:
             "ip_address": self.link.ip_address,
             "consecutive_failures": self.consecutive_failures,
             "downlinks_received": self.downlinks_received,
+            "recoveries": recoveries.count,
+            "last_recovery": recoveries.last.value if recoveries.last is not None else None,
             "registration_attempts": [
                 {
                     "started_at": attempt.started_at.isoformat(),
@@ -738,8 +991,7 @@ class Bc26Coordinator:
 async def _answer_or_none[T](query: Awaitable[T]) -> T | None:
     """The module's answer to a link query, or None when it refuses it.
 
-    Silence (ModemTimeoutError) is not absorbed here: a module that stops answering
-    makes the session start over.
+    Silence (ModemTimeoutError) is not absorbed here: the poll as a whole counts it.
     """
     try:
         answer: T = await query

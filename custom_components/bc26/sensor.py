@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import Bc26ConfigEntry, Bc26Coordinator, RegistrationState
+from .coordinator import Bc26ConfigEntry, Bc26Coordinator, Recoveries, RegistrationState
 from .downlink import format_path
 from .entity import Bc26Entity
 from .modem import ConStatus, NetworkRegistration
@@ -29,6 +29,16 @@ PARALLEL_UPDATES = 0
 
 def _enum_name(value: ConStatus | NetworkRegistration | None) -> str | None:
     return value.name.lower() if value is not None else None
+
+
+def _recoveries(recoveries: Recoveries) -> dict[str, Any]:
+    """How often the session registered again by itself, and the last time why."""
+    last_at = recoveries.last_at
+    return {
+        "recoveries": recoveries.count,
+        "last_recovery": recoveries.last.value if recoveries.last is not None else None,
+        "last_recovery_at": last_at.isoformat() if last_at is not None else None,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +57,7 @@ SENSORS: tuple[Bc26SensorEntityDescription, ...] = (
         options=[state.value for state in RegistrationState],
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.state.value,
+        attributes_fn=lambda coordinator: _recoveries(coordinator.recoveries),
     ),
     Bc26SensorEntityDescription(
         key="con_status",
