@@ -725,20 +725,19 @@ class Bc26Coordinator:
         async with self.modem_session() as modem:
             if not self.registered:
                 raise NotRegisteredError("the module is not registered")
-            if uplink.confirmable:
-                self.record_con_status(ConStatus.WAITING)
             try:
-                return await modem.begin_send(
+                pending = await modem.begin_send(
                     uplink.path, uplink.data, uplink.confirmable, on_written=on_written
                 )
             except CommandRejectedError:
-                if uplink.confirmable:
-                    self.record_con_status(ConStatus.NOT_SENT)
                 if uplink.path not in self.observed:
                     raise NotObservedError(uplink.path) from None
                 # Registered and observed, as far as we knew, and yet refused.
                 self._async_suspect("a send was refused")
                 raise
+        if uplink.confirmable:
+            self.record_con_status(ConStatus.WAITING)
+        return pending
 
     @callback
     def _async_learn_observed(self, path: ResourcePath) -> None:
