@@ -124,8 +124,7 @@ async def test_user_flow_creates_entry_and_registers(
     ]
     assert entity_ids
     assert all(IMEI not in entity_id and "_1361_" in entity_id for entity_id in entity_ids)
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)})
-    assert device is not None
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     assert device.name == entry.title
     assert device.serial_number == IMEI  # where it belongs, on the device page
     await _unload_all(hass)
