@@ -23,7 +23,8 @@ from bc26sim.threaded import SimulatorThread
 from custom_components.bc26.const import (
     DATA_MODE_DIRECT_PUSH,
 )
-from custom_components.bc26.coordinator import SESSION_TIMING, Bc26Coordinator, SessionTiming
+from custom_components.bc26.coordinator import Bc26Coordinator
+from custom_components.bc26.timing import SESSION_TIMING, SessionTiming
 
 from .ha_fixtures import FAST_TIMING, IMEI, module_entry, until
 
@@ -46,7 +47,7 @@ class Rig:
     @property
     def session(self) -> Bc26Coordinator:
         """The entry's coordinator (changes when the entry is reloaded)."""
-        coordinator: Bc26Coordinator = self.entry.runtime_data
+        coordinator: Bc26Coordinator = self.entry.runtime_data.session
         return coordinator
 
     async def write(self, payload: bytes, path: tuple[int, int, int] = DOWNLINK) -> None:
@@ -63,7 +64,7 @@ class Rig:
         await until(
             lambda: (
                 self.session.registered
-                and UPLINK in self.session.observed
+                and UPLINK in self.session.resources.observed
                 and self.session.link.signal_dbm is not None
             )
         )
@@ -169,7 +170,7 @@ class ThreadedRig:
     @property
     def session(self) -> Bc26Coordinator:
         """The entry's coordinator."""
-        coordinator: Bc26Coordinator = self.entry.runtime_data
+        coordinator: Bc26Coordinator = self.entry.runtime_data.session
         return coordinator
 
     async def commands(self) -> list[str]:
@@ -181,7 +182,7 @@ class ThreadedRig:
         await until(
             lambda: (
                 self.session.registered
-                and UPLINK in self.session.observed
+                and UPLINK in self.session.resources.observed
                 and self.session.link.signal_dbm is not None
             )
         )

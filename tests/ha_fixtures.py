@@ -34,13 +34,9 @@ from custom_components.bc26.const import (
     DOMAIN,
     module_title,
 )
-from custom_components.bc26.coordinator import (
-    SESSION_TIMING,
-    Backoff,
-    Bc26Coordinator,
-    SessionTiming,
-)
+from custom_components.bc26.coordinator import Bc26Coordinator
 from custom_components.bc26.modem import Timeouts
+from custom_components.bc26.timing import SESSION_TIMING, Backoff, SessionTiming
 
 IMEI = "866971030001361"
 # Entity IDs begin with the entry's title, `BC26 …1361`.
@@ -205,7 +201,7 @@ async def coordinator(
 ) -> AsyncIterator[Bc26Coordinator]:
     """The entry set up and registered; unloaded again after the test."""
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    session: Bc26Coordinator = config_entry.runtime_data
+    session: Bc26Coordinator = config_entry.runtime_data.session
     await until(lambda: session.registered)
     yield session
     if config_entry.state is ConfigEntryState.LOADED:

@@ -21,7 +21,8 @@ from pytest_homeassistant_custom_component.typing import (
 
 from bc26sim import Bc26Simulator, ScriptedNetwork
 from custom_components.bc26.const import DOMAIN
-from custom_components.bc26.coordinator import Bc26Coordinator, SessionTiming
+from custom_components.bc26.coordinator import Bc26Coordinator
+from custom_components.bc26.timing import SessionTiming
 
 from .ha2_fixtures import ENDPOINT, Rig
 from .ha_fixtures import IMEI, module_entry, until
@@ -80,11 +81,11 @@ async def test_diagnostics_redact_by_token_and_leave_the_rest_readable(
 ) -> None:
     entry = short_endpoint_entry
     assert await hass.config_entries.async_setup(entry.entry_id)
-    session: Bc26Coordinator = entry.runtime_data
-    await until(lambda: session.registered and (19, 0, 0) in session.observed)
+    session: Bc26Coordinator = entry.runtime_data.session
+    await until(lambda: session.registered and (19, 0, 0) in session.resources.observed)
     await until(lambda: session.link.ip_address is not None)
     assert await scripted_network.write((19, 1, 0), b"secret downlink")
-    await until(lambda: session.downlinks_received == 1)
+    await until(lambda: session.resources.received == 1)
     await hass.services.async_call(
         DOMAIN,
         "send",

@@ -129,15 +129,15 @@ async def test_sends_work_as_soon_as_a_silent_module_answers_again(rig: Rig) -> 
 
 async def test_a_corrupted_observe_line_does_not_block_sends(rig: Rig) -> None:
     assert (await rig.platform.cancel_observe(ENDPOINT, UPLINK)).ok
-    await until(lambda: UPLINK not in rig.session.observed)
+    await until(lambda: UPLINK not in rig.session.resources.observed)
     rig.sim.garble_next_urc("+QLWOBSERVE")
     assert (await rig.platform.observe(ENDPOINT, UPLINK)).ok  # the module observes ...
     await asyncio.sleep(0.1)
-    assert UPLINK not in rig.session.observed  # ... but Home Assistant never read it so
+    assert UPLINK not in rig.session.resources.observed  # ... but Home Assistant never read it so
     assert await _send(rig.hass, rig.entry.entry_id, data="goes anyway") == {"status": "sent"}
     async with asyncio.timeout(WAIT):
         assert (await rig.platform.wait_uplink()).payload == b"goes anyway"
-    assert UPLINK in rig.session.observed  # the module's acceptance corrected the belief
+    assert UPLINK in rig.session.resources.observed  # the module's acceptance corrected the belief
 
 
 # ---------------------------------------------------------------------- F7: an unseen reboot

@@ -31,7 +31,8 @@ from custom_components.bc26.const import (
     DATA_MODE_DIRECT_PUSH,
     DOMAIN,
 )
-from custom_components.bc26.coordinator import Bc26Coordinator, SessionTiming
+from custom_components.bc26.coordinator import Bc26Coordinator
+from custom_components.bc26.timing import SessionTiming
 
 from .ha_fixtures import IMEI, QUICK_TIMEOUTS, TIME_SCALE, until
 
@@ -113,7 +114,7 @@ async def test_user_flow_creates_entry_and_registers(
     }
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    coordinator: Bc26Coordinator = entry.runtime_data
+    coordinator: Bc26Coordinator = entry.runtime_data.session
     await until(lambda: coordinator.registered)
     assert scripted_network.registrations[-1].endpoint == IMEI
     assert int(bc26.data_mode or 0) == 1
@@ -346,7 +347,7 @@ async def test_options_flow_saves_and_reloads(
         CONF_DEREGISTER_ON_UNLOAD: False,
     }
     await hass.async_block_till_done()
-    reloaded: Bc26Coordinator = config_entry.runtime_data
+    reloaded: Bc26Coordinator = config_entry.runtime_data.session
     assert reloaded is not coordinator
     await until(lambda: reloaded.registered)
     assert reloaded.data_mode == 1
@@ -367,7 +368,7 @@ async def test_options_flow_below_the_minimum_interval_is_refused(
             },
         )
     assert config_entry.options[CONF_POLL_INTERVAL] == 300
-    assert config_entry.runtime_data is coordinator
+    assert config_entry.runtime_data.session is coordinator
 
 
 @pytest.mark.parametrize(
@@ -399,7 +400,7 @@ async def test_options_flow_refuses_intervals_it_cannot_keep(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
     assert CONF_CHECK_INTERVAL not in config_entry.options  # nothing saved
-    assert config_entry.runtime_data is coordinator
+    assert config_entry.runtime_data.session is coordinator
 
 
 async def test_options_flow_checks_can_be_switched_off(
@@ -444,7 +445,7 @@ async def test_reconfigure_server_and_endpoint_registers_again(
     assert result["reason"] == "reconfigure_successful"
     assert config_entry.data[CONF_ENDPOINT] == "new-endpoint"
     await hass.async_block_till_done()
-    reloaded: Bc26Coordinator = config_entry.runtime_data
+    reloaded: Bc26Coordinator = config_entry.runtime_data.session
     await until(lambda: reloaded.registered and reloaded is not coordinator)
     registration = scripted_network.registrations[-1]
     assert (registration.endpoint, registration.port) == ("new-endpoint", 5690)

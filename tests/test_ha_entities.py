@@ -61,7 +61,7 @@ async def test_entities(
     entity_registry: er.EntityRegistry,
     bc26_snapshot: SnapshotAssertion,
 ) -> None:
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
     await until(lambda: coordinator.link.signal_dbm is not None)
     entries = er.async_entries_for_config_entry(entity_registry, config_entry.entry_id)
     view = {entry.entity_id: _entity_view(hass, entry) for entry in entries}
@@ -81,7 +81,7 @@ async def test_ip_address_sensor_is_disabled_by_default_and_works_when_enabled(
     entity_registry.async_update_entity(entity_id, disabled_by=None)
     assert await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()
-    reloaded: Bc26Coordinator = config_entry.runtime_data
+    reloaded: Bc26Coordinator = config_entry.runtime_data.session
     await until(lambda: reloaded.link.ip_address is not None)
     await until(lambda: hass.states.get(entity_id) is not None)
     assert hass.states.get(entity_id).state == "10.52.241.198"
@@ -113,7 +113,7 @@ async def test_diagnostics(
     config_entry: MockConfigEntry,
     bc26_snapshot: SnapshotAssertion,
 ) -> None:
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
     await until(lambda: coordinator.link.signal_dbm is not None)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
     assert diagnostics == bc26_snapshot(exclude=props("started_at", "transcript", "port"))

@@ -24,11 +24,9 @@ from custom_components.bc26.const import (
 )
 from custom_components.bc26.coordinator import (
     Bc26Coordinator,
-    Downlink,
     ModemUnavailableError,
     NotRegisteredError,
     RegistrationState,
-    SessionTiming,
 )
 from custom_components.bc26.modem import (
     CommandRejectedError,
@@ -36,6 +34,8 @@ from custom_components.bc26.modem import (
     DataMode,
     RegistrationError,
 )
+from custom_components.bc26.resources import Payload, Phase, ResourceTable
+from custom_components.bc26.timing import SessionTiming
 
 from .ha_fixtures import IMEI, QUICK_TIMEOUTS, SLUG, TIME_SCALE, until
 
@@ -73,8 +73,8 @@ async def test_setup_initialises_and_registers(
     assert positions == sorted(positions)
     assert bc26.registered
     assert scripted_network.registrations[-1].endpoint == "bc26-test"
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
-    assert coordinator.declared_paths == {(19, 0, 0), (19, 1, 0)}
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
+    assert coordinator.declared == ResourceTable.default()  # the /19 pair of new entries
     assert coordinator.state is RegistrationState.REGISTERED
     assert coordinator.modem_identity.imei == IMEI
     devices = dr.async_entries_for_config_entry(
@@ -143,7 +143,7 @@ async def test_registration_failure_raises_and_clears_a_repair_issue(
 ) -> None:
     scripted_network.register_result = False
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    coordinator: Bc26Coordinator = config_entry.runtime_data
+    coordinator: Bc26Coordinator = config_entry.runtime_data.session
     issues = ir.async_get(hass)
     issue_id = f"registration_failed_{config_entry.entry_id}"
     await until(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
@@ -173,7 +173,7 @@ async def test_reboot_registers_again_without_user_action(
     scripted_network: ScriptedNetwork,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
     registrations = len(scripted_network.registrations)
     opened = _count(bc26.commands, "AT+QLWOPEN=0")
     await bc26.reboot()
@@ -182,7 +182,7 @@ async def test_reboot_registers_again_without_user_action(
     assert _count(bc26.commands, "AT+QLWOPEN=0") == opened + 1
     assert not bc26.echo  # ATE0 was sent again after the banner switched echo back on
     assert "restarted" in caplog.text
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
 
 
 async def test_unplug_logs_once_and_reconnects(
@@ -200,7 +200,7 @@ async def test_unplug_logs_once_and_reconnects(
     with pytest.raises(ModemUnavailableError):
         async with coordinator.modem_session():
             pass
-    assert coordinator.observed == set()
+    assert coordinator.resources.observed == set()
     attempts = _count(bc26.commands, "AT")
     registrations = len(scripted_network.registrations)
     await bc26.replug()
@@ -243,12 +243,12 @@ async def test_unplugged_for_a_while_logs_only_once(
 async def test_direct_push_reaches_only_the_subscribers_of_its_path(
     coordinator: Bc26Coordinator, scripted_network: ScriptedNetwork
 ) -> None:
-    downlink_path: list[Downlink] = []
-    every_path: list[Downlink] = []
-    other_path: list[Downlink] = []
-    unsubscribe = coordinator.async_subscribe_downlink((19, 1, 0), downlink_path.append)
-    coordinator.async_subscribe_downlink(None, every_path.append)
-    coordinator.async_subscribe_downlink((19, 0, 0), other_path.append)
+    downlink_path: list[Payload] = []
+    every_path: list[Payload] = []
+    other_path: list[Payload] = []
+    unsubscribe = coordinator.resources.listen(Phase.UPDATE, (19, 1, 0), downlink_path.append)
+    coordinator.resources.listen(Phase.UPDATE, None, every_path.append)
+    coordinator.resources.listen(Phase.UPDATE, (19, 0, 0), other_path.append)
     assert await scripted_network.write((19, 1, 0), b"\xaa\xaa\x00\x00")
     await until(lambda: len(every_path) == 1)
     assert [d.data for d in downlink_path] == [b"\xaa\xaa\x00\x00"]
@@ -269,11 +269,13 @@ async def test_a_failing_subscriber_does_not_starve_the_others(
 ) -> None:
     received: list[bytes] = []
 
-    def broken(downlink: Downlink) -> None:
+    def broken(downlink: Payload) -> None:
         raise ValueError("broken subscriber")
 
-    coordinator.async_subscribe_downlink((19, 1, 0), broken)
-    coordinator.async_subscribe_downlink(None, lambda downlink: received.append(downlink.data))
+    coordinator.resources.listen(Phase.UPDATE, (19, 1, 0), broken)
+    coordinator.resources.listen(
+        Phase.UPDATE, None, lambda downlink: received.append(downlink.data)
+    )
     assert await scripted_network.write((19, 1, 0), b"x")
     await until(lambda: received == [b"x"])
     assert "broken subscriber" in caplog.text
@@ -292,8 +294,8 @@ async def test_buffer_access_drains_every_node(
     assert coordinator.data_mode is DataMode.BUFFER_ACCESS
     assert "AT+QLWOPEN=1" in bc26.commands
     received: list[bytes] = []
-    coordinator.async_subscribe_downlink(
-        (19, 1, 0), lambda downlink: received.append(downlink.data)
+    coordinator.resources.listen(
+        Phase.UPDATE, (19, 1, 0), lambda downlink: received.append(downlink.data)
     )
     payloads = [b"first", bytes(range(256)) * 2, b"third"]
     for payload in payloads:
@@ -316,7 +318,9 @@ async def test_buffer_access_keeps_what_arrived_while_unplugged(
     entry_options: dict[str, object],
 ) -> None:
     received: list[bytes] = []
-    coordinator.async_subscribe_downlink(None, lambda downlink: received.append(downlink.data))
+    coordinator.resources.listen(
+        Phase.UPDATE, None, lambda downlink: received.append(downlink.data)
+    )
     await bc26.unplug()  # the link goes with the port, as udev does
     await until(lambda: not coordinator.connected)
     # The module is still registered: the platform's writes wait in its buffer, and the
@@ -365,7 +369,7 @@ async def test_reregister_and_update_registration(
     assert scripted_network.deregistrations == 1
     await coordinator.async_update_registration()
     assert len(scripted_network.updates) == 1
-    assert await coordinator.async_refresh_con_status() is ConStatus.NOT_SENT
+    assert coordinator.con_status is ConStatus.NOT_SENT  # polled: no CON send yet
 
 
 async def test_failed_reregister_raises_and_the_session_retries(

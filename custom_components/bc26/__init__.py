@@ -16,14 +16,12 @@ from .const import (
     DEFAULT_DEREGISTER_ON_UNLOAD,
     DOMAIN,
 )
-from .coordinator import (
-    Bc26ConfigEntry,
-    Bc26Coordinator,
-    async_register_device,
-    session_timing,
-)
+from .coordinator import Bc26Coordinator, async_register_device
+from .data import Bc26ConfigEntry, Bc26Data
 from .modem import ModemError, PortError
+from .object_flow import default_objects
 from .services import async_setup_services
+from .timing import session_timing
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.EVENT, Platform.SENSOR]
@@ -57,7 +55,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
 
     async_register_device(hass, entry, identity)
     coordinator = Bc26Coordinator(hass, entry, modem, identity, timing)
-    entry.runtime_data = coordinator
+    entry.runtime_data = Bc26Data(coordinator)
 
     async def _async_stop_session(_: Event) -> None:
         # Home Assistant stops: close the port, do not hold shutdown up with a deregistration.
@@ -70,9 +68,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
     return True
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
+    """1.1 -> 1.2: the objects the module declares became subentries; add the /19 pair."""
+    if entry.version > 1:
+        return False  # made by a newer version of the integration
+    if entry.minor_version < 2:
+        for subentry in default_objects():
+            hass.config_entries.async_add_subentry(entry, subentry)
+        hass.config_entries.async_update_entry(entry, minor_version=2)
+    return True
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
     """Stop the session (deregistering when the option says so) and close the port."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.session
     # No read may start once the entities are going: what the module still holds is
     # read by the next session instead of being handed to entities that are gone.
     await coordinator.async_stop_session()

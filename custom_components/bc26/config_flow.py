@@ -39,9 +39,10 @@ from .const import (
     MAX_POLL_INTERVAL,
     MIN_CHECK_INTERVAL,
     MIN_POLL_INTERVAL,
+    SUBENTRY_OBJECT,
+    SUBENTRY_RESOURCE_SENSOR,
     module_title,
 )
-from .coordinator import session_timing
 from .modem import (
     InvalidArgumentError,
     ModemError,
@@ -50,7 +51,14 @@ from .modem import (
     validate_endpoint,
     validate_server_host,
 )
-from .subentry_flow import SUBENTRY_RESOURCE_SENSOR, ResourceSensorSubentryFlow
+from .object_flow import (
+    ObjectSubentryFlow,
+    buffer_access_error,
+    default_object_data,
+    entry_declarations,
+)
+from .subentry_flow import ResourceSensorSubentryFlow
+from .timing import session_timing
 
 BAUDRATE_SELECTOR = selector.SelectSelector(
     selector.SelectSelectorConfig(
@@ -152,6 +160,7 @@ class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
     """Find the module on a serial port, then describe the LwM2M platform."""
 
     VERSION = 1
+    MINOR_VERSION = 2  # 1.2: the declared objects are subentries (see async_migrate_entry)
 
     def __init__(self) -> None:
         """Nothing chosen yet."""
@@ -169,8 +178,11 @@ class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Decoded resource sensors are subentries of the module's entry."""
-        return {SUBENTRY_RESOURCE_SENSOR: ResourceSensorSubentryFlow}
+        """The declared LwM2M objects and the decoded resource sensors are subentries."""
+        return {
+            SUBENTRY_OBJECT: ObjectSubentryFlow,
+            SUBENTRY_RESOURCE_SENSOR: ResourceSensorSubentryFlow,
+        }
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Serial port and baud rate; the module must answer as a BC26 before going on."""
@@ -221,6 +233,7 @@ class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_CHECK_INTERVAL: DEFAULT_CHECK_INTERVAL,
                         CONF_DEREGISTER_ON_UNLOAD: DEFAULT_DEREGISTER_ON_UNLOAD,
                     },
+                    subentries=default_object_data(),
                 )
         schema = vol.Schema(
             {
@@ -292,8 +305,10 @@ def _must_probe(entry: ConfigEntry, port: str, baudrate: int) -> bool:
     return not (entry.state is ConfigEntryState.LOADED and port == entry.data[CONF_PORT])
 
 
-def _options_errors(user_input: dict[str, Any]) -> dict[str, str]:
+def _options_errors(entry: ConfigEntry, user_input: dict[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
+    if problem := buffer_access_error(entry_declarations(entry), user_input[CONF_DATA_MODE]):
+        errors[CONF_DATA_MODE] = problem
     poll = _whole(user_input[CONF_POLL_INTERVAL])
     if poll is None or not MIN_POLL_INTERVAL <= poll <= MAX_POLL_INTERVAL:
         errors[CONF_POLL_INTERVAL] = "invalid_poll_interval"
@@ -310,7 +325,7 @@ class Bc26OptionsFlow(OptionsFlowWithReload):
         """One form with every option."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _options_errors(user_input)
+            errors = _options_errors(self.config_entry, user_input)
             if not errors:
                 return self.async_create_entry(
                     data={

@@ -19,13 +19,17 @@ async def async_open_module(
     NotBc26Error (not a BC26) or another ModemError; the port is closed on failure.
     """
     modem = Bc26Modem(port, baudrate=baudrate, timeouts=timeouts)
+    return modem, await async_reopen_module(modem)
+
+
+async def async_reopen_module(modem: Bc26Modem) -> ModemIdentity:
+    """Open `modem`'s port (again), wake the module and identify it; closed on failure."""
     await modem.open()
     try:
-        identity = await _async_identify(modem)
+        return await _async_identify(modem)
     except BaseException:
         await modem.close()
         raise
-    return modem, identity
 
 
 async def _async_identify(modem: Bc26Modem) -> ModemIdentity:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from .modem import DataMode, ResourcePath
+from .modem import DataMode
 
 DOMAIN: Final = "bc26"
 LOGGER = logging.getLogger(__package__)
@@ -44,10 +44,9 @@ DATA_MODES: Final = {
 }
 DEFAULT_DATA_MODE: Final = DATA_MODE_DIRECT_PUSH
 
-# The objects the integration declares (manual 5.1): /19/0/0 uplink, /19/1/0 downlink.
-UPLINK_PATH: Final[ResourcePath] = (19, 0, 0)
-DOWNLINK_PATH: Final[ResourcePath] = (19, 1, 0)
-DECLARED_PATHS: Final[frozenset[ResourcePath]] = frozenset({UPLINK_PATH, DOWNLINK_PATH})
+# Config subentries: the LwM2M objects the module declares, and decoded resource sensors.
+SUBENTRY_OBJECT: Final = "lwm2m_object"
+SUBENTRY_RESOURCE_SENSOR: Final = "resource_sensor"
 
 # Only this module answers the integration's LwM2M commands.
 SUPPORTED_MODEL: Final = "BC26"

@@ -2,10 +2,11 @@
 
 The coordinator is the only owner of the modem. One background task (created by the
 config entry) runs the session; entities read its state and listen for changes;
-actions and buttons go through the coordinator, which serialises their AT sequences
-with the session's own (`modem_session()`), and holds the serial line only for the
+sends and the registration actions go through it, and it serialises their AT
+sequences with its own (`modem_session()`), holding the serial line only for the
 immediate part of a command: a confirmable send waiting for SEND OK, or an update
-waiting for UPDATE OK, leaves drains, polls and queries free to run.
+waiting for UPDATE OK, leaves drains, polls and queries free to run. Payloads and
+observations go to the resources (`resources.py`), which tell the entities.
 
 What the session believes about the module (registered, observed) is a hint that
 the module's answers correct, never a gate that outlives the evidence. A send the
@@ -23,7 +24,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 import enum
 import ipaddress
@@ -34,11 +35,9 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
-from homeassistant.util.hass_dict import HassKey
 
-from .connection import async_open_module
+from .connection import async_reopen_module
 from .const import (
-    CONF_BAUDRATE,
     CONF_CHECK_INTERVAL,
     CONF_DATA_MODE,
     CONF_ENDPOINT,
@@ -47,16 +46,14 @@ from .const import (
     CONF_SERVER,
     CONF_SERVER_PORT,
     DATA_MODES,
-    DECLARED_PATHS,
     DEFAULT_CHECK_INTERVAL,
     DEFAULT_DATA_MODE,
     DEFAULT_POLL_INTERVAL,
     DOMAIN,
-    DOWNLINK_PATH,
     LOGGER,
+    SUBENTRY_OBJECT,
 )
 from .modem import (
-    MAX_PAYLOAD,
     Bc26Modem,
     CommandRejectedError,
     ConStatus,
@@ -77,63 +74,20 @@ from .modem import (
     ResourcePath,
     SendFailedError,
     SimReady,
-    Timeouts,
     UrcEvent,
 )
+from .resources import Payload, Resources, ResourceTable, table_from
+from .timing import SessionTiming
 from .uplink import SendQueue, SendStatus, Uplink
-
-type Bc26ConfigEntry = ConfigEntry[Bc26Coordinator]
-type DownlinkCallback = Callable[[Downlink], None]
 
 # Registration attempts kept for diagnostics.
 ATTEMPT_HISTORY = 20
-# Objects declared to the module: (object, instance, resources), the manual's 19/0/0 and 19/1/0.
-DECLARED_OBJECTS: tuple[tuple[int, int, tuple[int, ...]], ...] = tuple(
-    (obj, inst, (res,)) for obj, inst, res in sorted(DECLARED_PATHS)
-)
 # Unanswered polls or reads in a row that make a silent module count as gone.
 SILENCE_LIMIT = 3
 # A failed poll is tried again this soon (seconds), or at the poll interval if shorter.
 POLL_RETRY = 60.0
 # Confirmable sends in a row that timed out before the registration is checked.
 CON_TIMEOUTS_BEFORE_CHECK = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delays that double from `first` up to `maximum` seconds."""
-
-    first: float
-    maximum: float
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before try number `attempt` + 1 (attempt >= 1)."""
-        return float(min(self.first * 2 ** max(attempt - 1, 0), self.maximum))
-
-
-@dataclass(frozen=True, slots=True)
-class SessionTiming:
-    """Every wait of the session, in one place.
-
-    Tests shorten them by putting their own instance in `hass.data[SESSION_TIMING]`
-    before the entry is set up; nothing else reads that key.
-    """
-
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    reconnect: Backoff = Backoff(first=5.0, maximum=300.0)
-    registration: Backoff = Backoff(first=30.0, maximum=1800.0)
-    failures_before_issue: int = 3
-    # How long a deregistration may take before the session goes on without its result
-    # (unloading, initialising): not the manual's 128 s.
-    deregister_wait: float = 15.0
-
-
-SESSION_TIMING: HassKey[SessionTiming] = HassKey(f"{DOMAIN}_session_timing")
-
-
-def session_timing(hass: HomeAssistant) -> SessionTiming:
-    """The timing in force: the default, unless a test put its own in hass.data."""
-    return hass.data.get(SESSION_TIMING) or SessionTiming()
 
 
 class SessionError(ModemError):
@@ -187,15 +141,6 @@ _RECOVERY_TEXT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Downlink:
-    """One complete payload the platform wrote to `path`."""
-
-    path: ResourcePath
-    data: bytes
-    received_at: datetime
-
-
 @dataclass(slots=True)
 class LinkQuality:
     """The radio link as last polled (None: not known yet, or the module did not say)."""
@@ -224,13 +169,24 @@ class Recoveries:
     last_at: datetime | None = None
 
 
+def configured_table(entry: ConfigEntry[Any]) -> ResourceTable:
+    """What the entry's object subentries declare now (the next registration's table)."""
+    return table_from(
+        {
+            subentry_id: subentry.data
+            for subentry_id, subentry in entry.subentries.items()
+            if subentry.subentry_type == SUBENTRY_OBJECT
+        }
+    )
+
+
 class Bc26Coordinator:
     """Runs the LwM2M session of one module and tells entities what changed."""
 
     def __init__(
         self,
         hass: HomeAssistant,
-        config_entry: Bc26ConfigEntry,
+        config_entry: ConfigEntry[Any],
         modem: Bc26Modem,
         identity: ModemIdentity,
         timing: SessionTiming,
@@ -240,40 +196,33 @@ class Bc26Coordinator:
         self.config_entry = config_entry
         self.modem_identity = identity
         self.timing = timing
-        self.declared_paths: frozenset[ResourcePath] = DECLARED_PATHS
+        self.declared = configured_table(config_entry)  # what the module declares now
         self.data_mode = DATA_MODES[config_entry.options.get(CONF_DATA_MODE, DEFAULT_DATA_MODE)]
+        self.resources = Resources(hass.loop.call_soon, self._async_notify)
         self.connected = True
         self.state = RegistrationState.NOT_REGISTERED
-        self.observed: set[ResourcePath] = set()
         self.con_status: ConStatus | None = None
         self.link = LinkQuality()
         self.attempts: deque[RegistrationAttempt] = deque(maxlen=ATTEMPT_HISTORY)
         self.recoveries = Recoveries()
         self.consecutive_failures = 0
-        self.downlinks_received = 0
         self.server_address: str | None = None  # what the server's name resolved to
         self._modem = modem
-        self._modem_unsubscribe: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._port_lost: Exception | None = None
         self._drain_pending = False
-        self._drain_path: ResourcePath = DOWNLINK_PATH
-        self._partial = bytearray()
+        self._drain_path: ResourcePath | None = None  # of the last +QLWDATARECV
         self._unanswered = 0  # polls and reads in a row the module did not answer
         self._con_timeouts = 0  # confirmable sends in a row without an answer
         self._generation = 0  # registrations so far: a check's verdict is for its own
         self._check: asyncio.Task[None] | None = None
         self._listeners: list[CALLBACK_TYPE] = []
-        self._downlink_subscribers: dict[ResourcePath | None, list[DownlinkCallback]] = {}
-        self._downlink_announcers: list[DownlinkCallback] = []
-        # Payloads whose sensors are written, to be announced in the next loop iteration;
-        # at most what one serial read carries.
-        self._unannounced: deque[Downlink] = deque()
-        self._announcing = False  # _async_announce is scheduled
         self._task: asyncio.Task[None] | None = None
         # Sends from actions, in call order, between the session's own commands.
         self.uplinks = SendQueue(self.async_transmit)
+        modem.subscribe(self._async_handle_urc)
+        modem.on_connection_lost(self._async_connection_lost)
 
     # ------------------------------------------------------------------ public API
 
@@ -281,17 +230,6 @@ class Bc26Coordinator:
     def registered(self) -> bool:
         """Whether the module is registered with the LwM2M server right now."""
         return self.state is RegistrationState.REGISTERED
-
-    @property
-    def server(self) -> str:
-        """`host:port` of the LwM2M server."""
-        data = self.config_entry.data
-        return f"{data[CONF_SERVER]}:{data[CONF_SERVER_PORT]}"
-
-    @property
-    def endpoint(self) -> str:
-        """The endpoint name the module registers with."""
-        return str(self.config_entry.data[CONF_ENDPOINT])
 
     @property
     def transcript(self) -> list[str]:
@@ -302,39 +240,11 @@ class Bc26Coordinator:
     def async_add_listener(self, update_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `update_callback` whenever the session state changes; returns the remover."""
         self._listeners.append(update_callback)
-
-        @callback
-        def remove() -> None:
-            self._listeners.remove(update_callback)
-
-        return remove
-
-    @callback
-    def async_subscribe_downlink(
-        self, path: ResourcePath | None, downlink_callback: DownlinkCallback
-    ) -> CALLBACK_TYPE:
-        """Call `downlink_callback` for each payload written to `path` (None: any path)."""
-        return _subscribe(self._downlink_subscribers.setdefault(path, []), downlink_callback)
-
-    @callback
-    def async_subscribe_downlink_announcement(
-        self, downlink_callback: DownlinkCallback
-    ) -> CALLBACK_TYPE:
-        """Call `downlink_callback` for every payload once all other subscribers have run.
-
-        An automation triggered by the announcement (the data_received event) then
-        already finds every sensor of the payload up to date. Announcements come in the
-        event loop's next iteration, in order: the read that brought the payload only
-        writes the sensors, so it stays short.
-        """
-        return _subscribe(self._downlink_announcers, downlink_callback)
+        return lambda: self._listeners.remove(update_callback)
 
     @asynccontextmanager
     async def modem_session(self) -> AsyncIterator[Bc26Modem]:
-        """Exclusive use of the modem for a sequence of AT calls.
-
-        Raises ModemUnavailableError while the port is down.
-        """
+        """Exclusive use of the modem for a sequence of AT calls (ModemUnavailableError)."""
         async with self._lock:
             if not self.connected:
                 raise ModemUnavailableError("the serial port is not open")
@@ -347,13 +257,6 @@ class Bc26Coordinator:
             self.con_status = status
             self._async_notify()
 
-    async def async_refresh_con_status(self) -> ConStatus:
-        """Ask the module how the last confirmable send went (AT+QLWDATASTATUS?)."""
-        async with self.modem_session() as modem:
-            status = await modem.con_status()
-        self.record_con_status(status)
-        return status
-
     async def async_transmit(self, uplink: Uplink, on_written: Callable[[], None]) -> SendStatus:
         """Hand one send to the module; wait outside the line for a CON send's result.
 
@@ -362,7 +265,7 @@ class Bc26Coordinator:
         the modem raises.
         """
         pending = await self._async_begin_send(uplink, on_written)
-        self._async_learn_observed(uplink.path)
+        self.resources.observe(uplink.path)  # the module took it: the platform observes it
         if not uplink.confirmable:
             return SendStatus.SENT
         try:
@@ -375,24 +278,33 @@ class Bc26Coordinator:
         return SendStatus.ACKNOWLEDGED
 
     async def async_reregister(self) -> None:
-        """Deregister when registered, register again, and wait for the result.
+        """Deregister when registered, register again with the table configured now.
 
         On failure the session takes over again: it re-initialises and retries with backoff.
         """
-        async with self.modem_session() as modem:
-            if self.registered:
-                try:
-                    await modem.deregister()
-                except (CommandRejectedError, ModemTimeoutError, RegistrationError) as err:
-                    # CLOSE FAIL or no answer: the module counts as unregistered either way.
-                    LOGGER.debug("Deregistration before registering again failed: %s", err)
-                self._async_set_unregistered()
+        async with self.modem_session():
+            self._async_set_unregistered()
+        self._wake.set()
+        async with asyncio.timeout(self.timing.timeouts.final + 60):
+            while not self.registered:
+                if not self.connected:
+                    raise ModemUnavailableError("the serial port is not open")
+                if self.state is RegistrationState.WAITING_TO_RETRY:
+                    attempt = self.attempts[-1]
+                    raise RegistrationError(attempt.detail or attempt.outcome)
+                await self._async_changed()
+
+    @callback
+    def async_schedule_reregister(self) -> None:
+        """Register again soon, in the background (a changed table); the session retries."""
+
+        async def reregister() -> None:
             try:
-                await self._async_register(modem)
-            except ModemError:
-                self._wake.set()
-                raise
-            self._async_registration_succeeded()
+                await self.async_reregister()
+            except (ModemError, TimeoutError) as err:
+                LOGGER.debug("Registering again with the new objects failed: %s", err)
+
+        self._async_background(reregister(), f"{DOMAIN} registering again")
 
     async def async_update_registration(self) -> None:
         """Send a registration update (AT+QLWUPDATE) and wait for UPDATE OK.
@@ -420,7 +332,6 @@ class Bc26Coordinator:
     @callback
     def async_start(self) -> None:
         """Run the session as a background task of the config entry."""
-        self._async_attach(self._modem)
         self.uplinks.start(self._async_background)
         self._task = self._async_background(self._async_run(), f"{DOMAIN} session")
 
@@ -440,8 +351,7 @@ class Bc26Coordinator:
         locked = False
         with suppress(TimeoutError):
             async with asyncio.timeout(self.timing.timeouts.response):
-                await self._lock.acquire()
-                locked = True
+                locked = await self._lock.acquire()
         try:
             for task in (self._task, self._check):
                 if task is not None:
@@ -458,23 +368,19 @@ class Bc26Coordinator:
         await self.async_stop_session()
         if deregister and self.connected and self.registered:
             await self._async_deregister_quickly()
-        self._async_detach()
         await self._modem.close()
         self.connected = False
         self.state = RegistrationState.NOT_REGISTERED
         # The entry no longer runs a session: whatever the issue said is no longer known.
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
-    async def _async_deregister_quickly(self) -> bool:
-        """AT+QLWCLOSE, waiting at most `deregister_wait`; whether the module took it."""
+    async def _async_deregister_quickly(self) -> None:
+        """AT+QLWCLOSE, waiting at most `deregister_wait`; a refusal: not registered."""
         try:
             async with asyncio.timeout(self.timing.deregister_wait):
                 await self._modem.deregister()
-        except CommandRejectedError:
-            return False  # not registered (any more): nothing to leave
         except (ModemError, TimeoutError) as err:
-            LOGGER.debug("Deregistration failed: %s", err)
-        return True
+            LOGGER.debug("No deregistration: %s", err)
 
     # ------------------------------------------------------------------ the session task
 
@@ -506,7 +412,9 @@ class Bc26Coordinator:
                 self._async_registration_failed(err)
                 await self._async_wait(self.timing.registration.delay(self.consecutive_failures))
             else:
-                self._async_registration_succeeded()
+                self.consecutive_failures = 0
+                self._unanswered = 0
+                ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
     async def _async_initialise(self) -> None:
         """A fresh LwM2M context (manual 5.1) that loses nothing the module holds.
@@ -518,28 +426,23 @@ class Bc26Coordinator:
         """
         data = self.config_entry.data
         async with self._lock:
-            if self.registered:
-                return  # async_reregister got there first
             modem = self._modem
             self._async_set_state(RegistrationState.CONFIGURING)
             address = await self._async_server_address()
             await modem.probe()
             await self._async_deregister_quickly()
-            await self._async_drain_locked(modem)
+            await modem.drain_buffer(self._async_node)
             await modem.delete_context()
-            self._async_clear_observed()
+            self.resources.forget_observed()
             await modem.set_server(address, data[CONF_SERVER_PORT])
             await modem.set_endpoint(data[CONF_ENDPOINT])
-            for obj, inst, resources in DECLARED_OBJECTS:
-                await modem.add_object(obj, inst, resources)
+            self.declared = configured_table(self.config_entry)
+            await modem.declare(self.declared.objects())
             await modem.set_data_format(send_hex=True, recv_hex=True)
             await self._async_register(modem)
 
     async def _async_server_address(self) -> str:
-        """The server's IPv4 address: AT+QLWSERV takes an address, users may give a name.
-
-        Resolved again before every attempt, so a platform that moves is followed.
-        """
+        """The server's IPv4 address (AT+QLWSERV takes addresses), resolved every attempt."""
         host = str(self.config_entry.data[CONF_SERVER])
         with suppress(ValueError):
             return str(ipaddress.IPv4Address(host))
@@ -570,10 +473,10 @@ class Bc26Coordinator:
         self._async_set_state(RegistrationState.REGISTERED)
 
     async def _async_serve(self) -> None:
-        """While registered: drain what the module buffered, poll, check, wait for URCs."""
+        """While registered: poll, drain what the module buffered, check, wait for URCs."""
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
-        next_check = loop.time() + self._check_interval
+        next_check = loop.time() + self._interval(CONF_CHECK_INTERVAL, DEFAULT_CHECK_INTERVAL)
         while self.registered:
             self._raise_if_port_lost()
             now = loop.time()
@@ -583,18 +486,13 @@ class Bc26Coordinator:
                 await self._async_drain()
             elif now >= next_check:
                 self._async_suspect("periodic check")
-                next_check = now + self._check_interval
+                next_check = now + self._interval(CONF_CHECK_INTERVAL, DEFAULT_CHECK_INTERVAL)
             else:
                 await self._async_wait(min(next_poll, next_check) - now)
 
-    @property
-    def _poll_interval(self) -> float:
-        return float(self.config_entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL))
-
-    @property
-    def _check_interval(self) -> float:
-        """Seconds between idle registration checks; infinite when switched off (0)."""
-        interval = float(self.config_entry.options.get(CONF_CHECK_INTERVAL, DEFAULT_CHECK_INTERVAL))
+    def _interval(self, option: str, default: float) -> float:
+        """An interval option in seconds; 0 switches the thing off (infinite)."""
+        interval = float(self.config_entry.options.get(option, default))
         return interval if interval > 0 else float("inf")
 
     async def _async_poll(self) -> float:
@@ -603,6 +501,7 @@ class Bc26Coordinator:
         An unanswered poll marks the link unknown and is tried again soon; only
         SILENCE_LIMIT of them in a row count as a module that is gone.
         """
+        interval = self._interval(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
         try:
             async with self._lock:
                 modem = self._modem
@@ -612,22 +511,47 @@ class Bc26Coordinator:
                 status = await _answer_or_none(modem.con_status())
                 if self.data_mode is DataMode.BUFFER_ACCESS or self._drain_pending:
                     # A missed +QLWDATARECV would stop all further ones (manual 3.10, note 1).
-                    await self._async_drain_locked(modem)
+                    self._drain_pending = False
+                    await modem.drain_buffer(self._async_node)
         except (ModemTimeoutError, ModemRebootedError) as err:
             self._async_unanswered(err)
             self.link = LinkQuality()
             self._async_notify()
-            return min(POLL_RETRY, self._poll_interval)
+            return min(POLL_RETRY, interval)
         self._unanswered = 0
-        self.link = LinkQuality(
-            signal_dbm=signal.rssi_dbm if signal is not None else None,
-            network=network,
-            ip_address=address,
-        )
+        self.link = LinkQuality(signal.rssi_dbm if signal else None, network, address)
         if status is not None:
             self.con_status = status
         self._async_notify()
-        return self._poll_interval
+        return interval
+
+    async def _async_drain(self) -> None:
+        self._drain_pending = False
+        try:
+            async with self._lock:
+                await self._modem.drain_buffer(self._async_node)
+        except (ModemTimeoutError, ModemRebootedError) as err:
+            self._drain_pending = True  # read again: the module still holds it
+            self._async_unanswered(err)
+            await self._async_wait(self.timing.reconnect.delay(self._unanswered))
+        else:
+            self._unanswered = 0
+
+    @callback
+    def _async_node(self, data: bytes) -> None:
+        """One buffered node: the path of the +QLWDATARECV that announced its burst.
+
+        AT+QLWRD does not say which resource a node is of, and only the first node of a
+        burst is announced (manual 3.10); without an announcement (after a reconnect)
+        the one writable resource declared. Buffer access is refused with more than one
+        (config_flow.py), so the path is never a guess between two.
+        """
+        writable = self.declared.writable
+        path = self._drain_path or (writable[0] if writable else None)
+        if path is None:
+            LOGGER.warning("A buffered write of %d bytes, and no writable resource", len(data))
+            return
+        self.resources.deliver(Payload(path, data, dt_util.utcnow()))
 
     @callback
     def _async_unanswered(self, err: ModemError) -> None:
@@ -638,71 +562,28 @@ class Bc26Coordinator:
             self._unanswered = 0
             self._async_recover(self._generation, Recovery.MODULE_SILENT)
 
-    async def _async_drain(self) -> None:
-        try:
-            async with self._lock:
-                await self._async_drain_locked(self._modem)
-        except (ModemTimeoutError, ModemRebootedError) as err:
-            self._drain_pending = True  # read again: the module still holds it
-            self._async_unanswered(err)
-            await self._async_wait(self.timing.reconnect.delay(self._unanswered))
-        else:
-            self._unanswered = 0
-
-    async def _async_drain_locked(self, modem: Bc26Modem) -> None:
-        """AT+QLWRD until the buffer is empty; every finished node becomes one Downlink.
-
-        AT+QLWRD does not say which resource a node belongs to, and only the first node
-        is announced (manual 3.10): nodes take the path of the last +QLWDATARECV, or
-        /19/1/0, the one writable resource declared, when none was seen (after a reconnect).
-        """
-        self._drain_pending = False
-        while True:
-            try:
-                read = await modem.read_buffer(MAX_PAYLOAD)
-            except CommandRejectedError as err:
-                LOGGER.debug("Nothing to read (%s)", err)  # no LwM2M context yet
-                return
-            if not read.data:
-                if self._partial:
-                    LOGGER.debug(
-                        "Dropping %d bytes of a node the module forgot", len(self._partial)
-                    )
-                    self._partial.clear()
-                return
-            self._partial += read.data
-            if read.remaining == 0:
-                data = bytes(self._partial)
-                self._partial.clear()
-                self._async_dispatch(Downlink(self._drain_path, data, dt_util.utcnow()))
-
     async def _async_reconnect(self) -> None:
         """Open the port again with growing delays until the same module answers."""
-        self._async_detach()
         await self._modem.close()
+        port = self.config_entry.data[CONF_PORT]
         attempt = 0
         while True:
             attempt += 1
             await asyncio.sleep(self.timing.reconnect.delay(attempt))
-            data = self.config_entry.data
             try:
-                modem, identity = await async_open_module(
-                    data[CONF_PORT], data[CONF_BAUDRATE], self.timing.timeouts
-                )
+                identity = await async_reopen_module(self._modem)
             except ModemError as err:
                 LOGGER.debug("Reconnect attempt %d failed: %s", attempt, err)
                 continue
-            if identity.imei != self.modem_identity.imei:
-                LOGGER.debug("Another module answers on %s; waiting for ours", data[CONF_PORT])
-                await modem.close()
-                continue
-            break
-        self._modem = modem
+            if identity.imei == self.modem_identity.imei:
+                break
+            LOGGER.debug("Another module answers on %s; waiting for ours", port)
+            await self._modem.close()
         self._port_lost = None
-        self._async_attach(modem)
-        self._async_identified(identity)
+        self.modem_identity = identity
+        async_register_device(self.hass, self.config_entry, identity)  # firmware may be new
         self.connected = True
-        LOGGER.info("The BC26 on %s is available again", data[CONF_PORT])
+        LOGGER.info("The BC26 on %s is available again", port)
         self._async_notify()
 
     async def _async_wait(self, delay: float) -> None:
@@ -711,6 +592,15 @@ class Bc26Coordinator:
             async with asyncio.timeout(delay):
                 await self._wake.wait()
         self._wake.clear()
+
+    async def _async_changed(self) -> None:
+        """Until the next change of the session's state."""
+        changed = asyncio.Event()
+        remove = self.async_add_listener(changed.set)
+        try:
+            await changed.wait()
+        finally:
+            remove()
 
     def _raise_if_port_lost(self) -> None:
         if self._port_lost is not None:
@@ -730,7 +620,7 @@ class Bc26Coordinator:
                     uplink.path, uplink.data, uplink.confirmable, on_written=on_written
                 )
             except CommandRejectedError:
-                if uplink.path not in self.observed:
+                if not self.resources.observed_now(uplink.path):
                     raise NotObservedError(uplink.path) from None
                 # Registered and observed, as far as we knew, and yet refused.
                 self._async_suspect("a send was refused")
@@ -738,14 +628,6 @@ class Bc26Coordinator:
         if uplink.confirmable:
             self.record_con_status(ConStatus.WAITING)
         return pending
-
-    @callback
-    def _async_learn_observed(self, path: ResourcePath) -> None:
-        """The module accepted a send to `path`: the platform observes it, whatever we saw."""
-        if path not in self.observed:
-            LOGGER.debug("The platform observes %s (the module took a send there)", path)
-            self.observed.add(path)
-            self._async_notify()
 
     async def _async_con_failed(self, err: ModemError) -> None:
         """SEND FAIL or no result: note why; a reset or repeated timeouts check the session."""
@@ -774,7 +656,7 @@ class Bc26Coordinator:
         )
 
     async def _async_check(self, generation: int) -> None:
-        """AT+QLWUPDATE; a refusal or UPDATE FAIL means: register afresh."""
+        """AT+QLWUPDATE; a refusal or UPDATE FAIL (or no result at all) means: register afresh."""
         try:
             async with self._lock:
                 if generation != self._generation or not self.registered:
@@ -799,9 +681,7 @@ class Bc26Coordinator:
         if generation != self._generation or not self.registered:
             return
         LOGGER.info("%s: %s; registering again", self.config_entry.title, _RECOVERY_TEXT[reason])
-        self.recoveries.count += 1
-        self.recoveries.last = reason
-        self.recoveries.last_at = dt_util.utcnow()
+        self.recoveries = Recoveries(self.recoveries.count + 1, reason, dt_util.utcnow())
         self._async_set_unregistered()
         self._wake.set()
 
@@ -818,13 +698,10 @@ class Bc26Coordinator:
     def _async_registration_failed(self, err: ModemError) -> None:
         if self.state is not RegistrationState.WAITING_TO_RETRY:
             # It failed before AT+QLWOPEN (no answer, a refused setting, no address).
+            mode = self.data_mode.name.lower()
+            detail = f"before registering: {err}"
             self.attempts.append(
-                RegistrationAttempt(
-                    dt_util.utcnow(),
-                    self.data_mode.name.lower(),
-                    type(err).__name__,
-                    f"before registering: {err}",
-                )
+                RegistrationAttempt(dt_util.utcnow(), mode, type(err).__name__, detail)
             )
             self._async_set_state(RegistrationState.WAITING_TO_RETRY)
         self.consecutive_failures += 1
@@ -840,12 +717,6 @@ class Bc26Coordinator:
                 translation_placeholders={"title": self.config_entry.title},
             )
 
-    @callback
-    def _async_registration_succeeded(self) -> None:
-        self.consecutive_failures = 0
-        self._unanswered = 0
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
-
     @property
     def issue_id(self) -> str:
         """The repair issue raised when registration keeps failing."""
@@ -859,21 +730,9 @@ class Bc26Coordinator:
 
     @callback
     def _async_set_unregistered(self) -> None:
-        self._async_clear_observed()
+        self.resources.forget_observed()
         self.state = RegistrationState.NOT_REGISTERED
         self._async_notify()
-
-    @callback
-    def _async_clear_observed(self) -> None:
-        if self.observed:
-            self.observed.clear()
-            self._async_notify()
-
-    @callback
-    def _async_identified(self, identity: ModemIdentity) -> None:
-        """Keep the device's firmware current when the module comes back updated."""
-        self.modem_identity = identity
-        async_register_device(self.hass, self.config_entry, identity)
 
     @callback
     def _async_notify(self) -> None:
@@ -881,19 +740,6 @@ class Bc26Coordinator:
             update_callback()
 
     # ------------------------------------------------------------------ modem events
-
-    @callback
-    def _async_attach(self, modem: Bc26Modem) -> None:
-        self._modem_unsubscribe = [
-            modem.subscribe(self._async_handle_urc),
-            modem.on_connection_lost(self._async_connection_lost),
-        ]
-
-    @callback
-    def _async_detach(self) -> None:
-        for unsubscribe in self._modem_unsubscribe:
-            unsubscribe()
-        self._modem_unsubscribe = []
 
     @callback
     def _async_connection_lost(self, err: Exception | None) -> None:
@@ -904,15 +750,14 @@ class Bc26Coordinator:
     def _async_handle_urc(self, event: UrcEvent) -> None:
         match event:
             case ObserveRequest(path=path, cancel=cancel):
-                self._async_observe(path, cancel)
+                self.resources.observe(path, cancel)
             case DataReceived(path=path, data=None):
                 self._drain_path = path
                 self._drain_pending = True
                 self._wake.set()
             case DataReceived(path=path, data=bytes() as data):
-                self._async_dispatch(Downlink(path, data, dt_util.utcnow()))
+                self.resources.deliver(Payload(path, data, dt_util.utcnow()))
             case ModemRebooted():
-                self._partial.clear()
                 self._async_recover(self._generation, Recovery.MODULE_RESTARTED)
                 self._wake.set()  # also cuts short a wait before the next registration attempt
             case SimReady():
@@ -927,71 +772,9 @@ class Bc26Coordinator:
             case _:
                 LOGGER.debug("Unsolicited: %s", event)
 
-    @callback
-    def _async_observe(self, path: ResourcePath, cancel: bool) -> None:
-        if cancel:
-            self.observed.discard(path)
-        else:
-            self.observed.add(path)
-        self._async_notify()
-
-    @callback
-    def _async_dispatch(self, downlink: Downlink) -> None:
-        """Hand a payload to the subscribers of its path and to those of every path."""
-        self.downlinks_received += 1
-        _deliver(
-            downlink,
-            [
-                *self._downlink_subscribers.get(downlink.path, ()),
-                *self._downlink_subscribers.get(None, ()),
-            ],
-        )
-        if self._downlink_announcers:
-            self._unannounced.append(downlink)
-            if not self._announcing:
-                self._announcing = True
-                self.hass.loop.call_soon(self._async_announce)
-
-    @callback
-    def _async_announce(self) -> None:
-        self._announcing = False
-        while self._unannounced:
-            # The announcers of now: one removed meanwhile (entity gone) hears nothing.
-            _deliver(self._unannounced.popleft(), list(self._downlink_announcers))
-
-    def diagnostics(self) -> dict[str, Any]:
-        """Session state for the diagnostics download (redaction happens there)."""
-        recoveries = self.recoveries
-        return {
-            "connected": self.connected,
-            "state": self.state.value,
-            "data_mode": self.data_mode.name.lower(),
-            "observed": sorted("/".join(map(str, path)) for path in self.observed),
-            "con_status": self.con_status.name.lower() if self.con_status is not None else None,
-            "signal_dbm": self.link.signal_dbm,
-            "network": self.link.network.name.lower() if self.link.network is not None else None,
-            "ip_address": self.link.ip_address,
-            "consecutive_failures": self.consecutive_failures,
-            "downlinks_received": self.downlinks_received,
-            "recoveries": recoveries.count,
-            "last_recovery": recoveries.last.value if recoveries.last is not None else None,
-            "registration_attempts": [
-                {
-                    "started_at": attempt.started_at.isoformat(),
-                    "mode": attempt.mode,
-                    "outcome": attempt.outcome,
-                    "detail": attempt.detail,
-                }
-                for attempt in self.attempts
-            ],
-        }
-
 
 async def _answer_or_none[T](query: Awaitable[T]) -> T | None:
-    """The module's answer to a link query, or None when it refuses it.
-
-    Silence (ModemTimeoutError) is not absorbed here: the poll as a whole counts it.
-    """
+    """The module's answer to a link query, or None when it refuses it (silence raises)."""
     try:
         answer: T = await query
     except CommandRejectedError as err:
@@ -1002,7 +785,7 @@ async def _answer_or_none[T](query: Awaitable[T]) -> T | None:
 
 @callback
 def async_register_device(
-    hass: HomeAssistant, entry: Bc26ConfigEntry, identity: ModemIdentity
+    hass: HomeAssistant, entry: ConfigEntry[Any], identity: ModemIdentity
 ) -> None:
     """One device per module, known by its IMEI; updated when the firmware changes."""
     dr.async_get(hass).async_get_or_create(
@@ -1014,24 +797,3 @@ def async_register_device(
         serial_number=identity.imei,
         sw_version=identity.firmware,
     )
-
-
-def _deliver(downlink: Downlink, subscribers: list[DownlinkCallback]) -> None:
-    for subscriber in subscribers:
-        try:
-            subscriber(downlink)
-        except Exception:  # noqa: BLE001 - one broken subscriber must not starve the others
-            LOGGER.exception("Error handling a payload for %s", downlink.path)
-
-
-def _subscribe(
-    subscribers: list[DownlinkCallback], downlink_callback: DownlinkCallback
-) -> CALLBACK_TYPE:
-    """Add `downlink_callback` to `subscribers`; return its remover."""
-    subscribers.append(downlink_callback)
-
-    @callback
-    def remove() -> None:
-        subscribers.remove(downlink_callback)
-
-    return remove

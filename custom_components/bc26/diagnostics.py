@@ -11,6 +11,7 @@ characters AT lines separate fields with), never as substrings: an endpoint name
 from __future__ import annotations
 
 from dataclasses import asdict
+import enum
 import re
 from typing import Any
 
@@ -18,7 +19,8 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_ENDPOINT, CONF_SERVER
-from .coordinator import Bc26ConfigEntry
+from .coordinator import Bc26Coordinator
+from .data import Bc26ConfigEntry
 
 TO_REDACT = {CONF_SERVER, CONF_ENDPOINT, "imei", "ip_address"}
 # How much of the modem transcript goes into the download.
@@ -44,7 +46,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: Bc26ConfigEntry
 ) -> dict[str, Any]:
     """What a maintainer needs to see what the session did, without identifying anyone."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.session
     identity = coordinator.modem_identity
     secrets = {
         str(secret)
@@ -57,7 +59,7 @@ async def async_get_config_entry_diagnostics(
         )
         if secret
     }
-    session = async_redact_data(coordinator.diagnostics(), TO_REDACT)
+    session = async_redact_data(session_diagnostics(coordinator), TO_REDACT)
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
@@ -69,6 +71,42 @@ async def async_get_config_entry_diagnostics(
             redact_line(line, secrets) for line in coordinator.transcript[-TRANSCRIPT_LINES:]
         ],
     }
+
+
+def session_diagnostics(coordinator: Bc26Coordinator) -> dict[str, Any]:
+    """What the session did and believes, before redaction."""
+    recoveries, link, resources = coordinator.recoveries, coordinator.link, coordinator.resources
+    return {
+        "connected": coordinator.connected,
+        "state": coordinator.state.value,
+        "data_mode": coordinator.data_mode.name.lower(),
+        "declared": [
+            {"path": str(each.path), "direction": each.direction.value, "name": each.name}
+            for each in coordinator.declared.declarations
+        ],
+        "observed": [str(path) for path in sorted(resources.observed)],
+        "con_status": _name(coordinator.con_status),
+        "signal_dbm": link.signal_dbm,
+        "network": _name(link.network),
+        "ip_address": link.ip_address,
+        "consecutive_failures": coordinator.consecutive_failures,
+        "downlinks_received": resources.received,
+        "recoveries": recoveries.count,
+        "last_recovery": recoveries.last.value if recoveries.last is not None else None,
+        "registration_attempts": [
+            {
+                "started_at": attempt.started_at.isoformat(),
+                "mode": attempt.mode,
+                "outcome": attempt.outcome,
+                "detail": attempt.detail,
+            }
+            for attempt in coordinator.attempts
+        ],
+    }
+
+
+def _name(value: enum.Enum | None) -> str | None:
+    return value.name.lower() if value is not None else None
 
 
 def redact_line(line: str, secrets: set[str]) -> str:

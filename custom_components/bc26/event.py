@@ -11,9 +11,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .const import LOGGER
-from .coordinator import Bc26ConfigEntry, Bc26Coordinator, Downlink
+from .data import Bc26ConfigEntry, Bc26Data
 from .downlink import event_attributes
 from .entity import Bc26Entity
+from .resources import Payload, Phase
 
 EVENT_DATA_RECEIVED = "data_received"
 # Events waiting for a millisecond of their own: a second of a flood no platform can
@@ -42,21 +43,19 @@ class DownlinkEvent(Bc26Entity, EventEntity):
 
     _attr_translation_key = "downlink"
 
-    def __init__(self, coordinator: Bc26Coordinator) -> None:
-        super().__init__(coordinator)
+    def __init__(self, data: Bc26Data) -> None:
+        super().__init__(data)
         self._attr_event_types = [EVENT_DATA_RECEIVED]
-        self._attr_unique_id = f"{coordinator.config_entry.unique_id}-downlink"
+        self._attr_unique_id = f"{data.session.config_entry.unique_id}-downlink"
         self._sequence = 0
-        self._backlog: deque[Downlink] = deque()
+        self._backlog: deque[Payload] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._dropped = 0  # in the current flood
 
     async def async_added_to_hass(self) -> None:
         """Announce every payload, after the sensors have taken it."""
         await super().async_added_to_hass()
-        self.async_on_remove(
-            self.coordinator.async_subscribe_downlink_announcement(self._on_downlink)
-        )
+        self.async_on_remove(self.data.resources.listen(Phase.ANNOUNCE, None, self._on_payload))
         self.async_on_remove(self._cancel_timer)
 
     @callback
@@ -66,13 +65,13 @@ class DownlinkEvent(Bc26Entity, EventEntity):
             self._timer = None
 
     @callback
-    def _on_downlink(self, downlink: Downlink) -> None:
+    def _on_payload(self, payload: Payload) -> None:
         if len(self._backlog) >= MAX_BACKLOG:
             if not self._dropped:
                 LOGGER.warning("%s: payloads arrive faster than events can fire", self.entity_id)
             self._dropped += 1
             return
-        self._backlog.append(downlink)
+        self._backlog.append(payload)
         if self._timer is None:
             self._fire()
 
@@ -86,9 +85,9 @@ class DownlinkEvent(Bc26Entity, EventEntity):
                 wait = (1000 - now.microsecond % 1000) / 1_000_000
                 self._timer = self.hass.loop.call_later(wait, self._fire)
                 return
-            downlink = self._backlog.popleft()
+            payload = self._backlog.popleft()
             self._sequence += 1
-            attributes = event_attributes(downlink.path, downlink.data)
+            attributes = event_attributes(payload.path, payload.data)
             attributes["sequence"] = self._sequence
             self._trigger_event(EVENT_DATA_RECEIVED, attributes)
             self.async_write_ha_state()

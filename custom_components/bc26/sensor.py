@@ -17,8 +17,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import Bc26ConfigEntry, Bc26Coordinator, Recoveries, RegistrationState
-from .downlink import format_path
+from .coordinator import Bc26Coordinator, Recoveries, RegistrationState
+from .data import Bc26ConfigEntry, Bc26Data
 from .entity import Bc26Entity
 from .modem import ConStatus, NetworkRegistration
 from .resource_sensor import async_setup_resource_sensors
@@ -95,9 +95,9 @@ SENSORS: tuple[Bc26SensorEntityDescription, ...] = (
         key="observed_resources",
         translation_key="observed_resources",
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda coordinator: len(coordinator.observed),
+        value_fn=lambda coordinator: len(coordinator.resources.observed),
         attributes_fn=lambda coordinator: {
-            "paths": sorted(format_path(path) for path in coordinator.observed)
+            "paths": [str(path) for path in sorted(coordinator.resources.observed)]
         },
     ),
 )
@@ -107,8 +107,7 @@ async def async_setup_entry(
     hass: HomeAssistant, entry: Bc26ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the module's diagnostic sensors."""
-    coordinator = entry.runtime_data
-    async_add_entities(Bc26Sensor(coordinator, description) for description in SENSORS)
+    async_add_entities(Bc26Sensor(entry.runtime_data, description) for description in SENSORS)
     await async_setup_resource_sensors(hass, entry, async_add_entities)
 
 
@@ -117,22 +116,20 @@ class Bc26Sensor(Bc26Entity, SensorEntity):
 
     entity_description: Bc26SensorEntityDescription
 
-    def __init__(
-        self, coordinator: Bc26Coordinator, description: Bc26SensorEntityDescription
-    ) -> None:
+    def __init__(self, data: Bc26Data, description: Bc26SensorEntityDescription) -> None:
         """Use the IMEI and the description's key for the unique id."""
-        super().__init__(coordinator)
+        super().__init__(data)
         self.entity_description = description
-        self._attr_unique_id = f"{coordinator.modem_identity.imei}-{description.key}"
+        self._attr_unique_id = f"{data.session.modem_identity.imei}-{description.key}"
 
     @property
     def native_value(self) -> StateType:
         """The value from the session's state."""
-        return self.entity_description.value_fn(self.coordinator)
+        return self.entity_description.value_fn(self.session)
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
         """Extra attributes, where the description has any."""
         if self.entity_description.attributes_fn is None:
             return None
-        return self.entity_description.attributes_fn(self.coordinator)
+        return self.entity_description.attributes_fn(self.session)

@@ -25,20 +25,21 @@ from homeassistant.helpers.service import async_register_admin_service
 from .compat import vol
 from .const import DOMAIN
 from .coordinator import (
-    Bc26ConfigEntry,
     Bc26Coordinator,
     ModemUnavailableError,
     NotObservedError,
     NotRegisteredError,
 )
-from .downlink import format_path
+from .data import Bc26ConfigEntry
 from .modem import (
+    MAX_ID,
     MAX_PAYLOAD,
     CommandRejectedError,
     ConStatus,
     ModemError,
     ModemTimeoutError,
     PortError,
+    ResourcePath,
     SendFailedError,
 )
 from .uplink import (
@@ -62,7 +63,7 @@ ATTR_CONFIRMABLE = "confirmable"
 
 ENCODING_TEXT = "text"
 ENCODING_HEX = "hex"
-MAX_ID = 65535
+ATTR_IDS = (ATTR_OBJECT_ID, ATTR_INSTANCE_ID, ATTR_RESOURCE_ID)
 
 # Why a confirmable send failed, as AT+QLWDATASTATUS? tells, in words users can read.
 _SEND_FAILED = {ConStatus.TIMEOUT: "send_failed_timeout", ConStatus.RESET: "send_failed_reset"}
@@ -74,9 +75,9 @@ SEND_SCHEMA = ENTRY_SCHEMA.extend(
     {
         vol.Required(ATTR_DATA): cv.string,
         vol.Optional(ATTR_ENCODING, default=ENCODING_TEXT): vol.In([ENCODING_TEXT, ENCODING_HEX]),
-        vol.Optional(ATTR_OBJECT_ID, default=19): cv.match_all,
-        vol.Optional(ATTR_INSTANCE_ID, default=0): cv.match_all,
-        vol.Optional(ATTR_RESOURCE_ID, default=0): cv.match_all,
+        vol.Optional(ATTR_OBJECT_ID): cv.match_all,
+        vol.Optional(ATTR_INSTANCE_ID): cv.match_all,
+        vol.Optional(ATTR_RESOURCE_ID): cv.match_all,
         vol.Optional(ATTR_CONFIRMABLE, default=False): cv.match_all,
     }
 )
@@ -133,7 +134,7 @@ def user_error(  # noqa: PLR0911 - one arm per error a user can meet
         case NotRegisteredError():
             return _refusal("not_registered")
         case NotObservedError(path=path):
-            return _refusal("not_observed", path=format_path(path))
+            return _refusal("not_observed", path=str(path))
         case SendFailedError():
             status = coordinator.con_status or ConStatus.FAILED
             return _failure(_SEND_FAILED.get(status, "send_failed"))
@@ -153,7 +154,7 @@ def _loaded_coordinator(hass: HomeAssistant, entry_id: str) -> Bc26Coordinator:
         raise _refusal("entry_not_found", entry_id=entry_id)
     if entry.state is not ConfigEntryState.LOADED:
         raise _refusal("entry_not_loaded", title=entry.title)
-    return entry.runtime_data
+    return entry.runtime_data.session
 
 
 def _payload(data: str, encoding: str) -> bytes:
@@ -203,20 +204,25 @@ def _boolean(value: Any, field: str) -> bool:
     return value
 
 
+def _path(coordinator: Bc26Coordinator, call: Mapping[str, Any]) -> ResourcePath:
+    """The resource to send to: the one given, or the only one the module reports."""
+    reportable = coordinator.declared.reportable
+    declared = ", ".join(str(path) for path in reportable) or "-"
+    given = {key: _whole_number(call[key], key) for key in ATTR_IDS if key in call}
+    if not given and len(reportable) == 1:
+        return reportable[0]
+    if len(given) != len(ATTR_IDS):
+        raise _refusal("path_needed", declared=declared)
+    path = ResourcePath(*(given[key] for key in ATTR_IDS))
+    if path not in reportable:
+        raise _refusal("path_not_declared", path=str(path), declared=declared)
+    return path
+
+
 def _uplink(coordinator: Bc26Coordinator, call: Mapping[str, Any]) -> Uplink:
     payload = _payload(call[ATTR_DATA], call[ATTR_ENCODING])
-    path = (
-        _whole_number(call[ATTR_OBJECT_ID], ATTR_OBJECT_ID),
-        _whole_number(call[ATTR_INSTANCE_ID], ATTR_INSTANCE_ID),
-        _whole_number(call[ATTR_RESOURCE_ID], ATTR_RESOURCE_ID),
-    )
+    path = _path(coordinator, call)
     confirmable = _boolean(call[ATTR_CONFIRMABLE], ATTR_CONFIRMABLE)
-    if path not in coordinator.declared_paths:
-        raise _refusal(
-            "path_not_declared",
-            path=format_path(path),
-            declared=", ".join(format_path(known) for known in sorted(coordinator.declared_paths)),
-        )
     return Uplink(path, payload, confirmable)
 
 

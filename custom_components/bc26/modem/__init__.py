@@ -18,11 +18,13 @@ from .errors import (
     UnexpectedResponseError,
 )
 from .models import (
+    MAX_ID,
     BufferRead,
     ConStatus,
     DataMode,
     ModemIdentity,
     NetworkRegistration,
+    ObjectInstance,
     ResourcePath,
     SignalQuality,
     Timeouts,
@@ -41,6 +43,7 @@ from .urc import (
 )
 
 __all__ = [
+    "MAX_ID",
     "MAX_PAYLOAD",
     "AtChannel",
     "Bc26Modem",
@@ -61,6 +64,7 @@ __all__ = [
     "NetworkRegistration",
     "NetworkRegistrationChanged",
     "NoResponseError",
+    "ObjectInstance",
     "ObserveRequest",
     "PortError",
     "RegistrationError",
