@@ -25,6 +25,7 @@ from custom_components.bc26.const import (
 )
 from custom_components.bc26.coordinator import Bc26Coordinator
 from custom_components.bc26.timing import SESSION_TIMING, SessionTiming
+from custom_components.bc26.uplink import SendQueue
 
 from .ha_fixtures import FAST_TIMING, IMEI, module_entry, until
 
@@ -49,6 +50,12 @@ class Rig:
         """The entry's coordinator (changes when the entry is reloaded)."""
         coordinator: Bc26Coordinator = self.entry.runtime_data.session
         return coordinator
+
+    @property
+    def uplinks(self) -> SendQueue:
+        """The entry's queue of sends."""
+        queue: SendQueue = self.entry.runtime_data.uplinks
+        return queue
 
     async def write(self, payload: bytes, path: tuple[int, int, int] = DOWNLINK) -> None:
         """The platform writes `payload` (PUT) and the module accepts it."""

@@ -274,7 +274,7 @@ async def _con_send_in_flight(rig: Rig) -> asyncio.Future[dict[str, Any] | None]
 async def test_port_lost_during_a_send(rig: Rig) -> None:
     call = await _con_send_in_flight(rig)
     behind = asyncio.ensure_future(_send(rig, data="queued behind"))
-    await until(lambda: rig.session.uplinks.pending == 2)
+    await until(lambda: rig.uplinks.pending == 2)
     await rig.sim.unplug()
     for pending in (call, behind):
         with pytest.raises(HomeAssistantError) as caught:
@@ -348,7 +348,7 @@ async def test_full_queue_refuses_without_losing_what_is_queued(rig: Rig) -> Non
     async with rig.session.modem_session():
         # The first send waits for the modem (held here); the others wait behind it.
         queued = [asyncio.ensure_future(_send(rig, data=f"queued {n}")) for n in range(QUEUE_LIMIT)]
-        await until(lambda: rig.session.uplinks.pending == QUEUE_LIMIT)
+        await until(lambda: rig.uplinks.pending == QUEUE_LIMIT)
         with pytest.raises(HomeAssistantError) as caught:
             await _send(rig, data="one too many")
         assert caught.value.translation_key == "queue_full"
@@ -362,7 +362,7 @@ async def test_full_queue_refuses_without_losing_what_is_queued(rig: Rig) -> Non
 async def test_unload_fails_pending_sends_cleanly(rig: Rig) -> None:
     async with rig.session.modem_session():
         pending = [asyncio.ensure_future(_send(rig, data=f"pending {n}")) for n in range(3)]
-        await until(lambda: rig.session.uplinks.pending == 3)
+        await until(lambda: rig.uplinks.pending == 3)
         assert await rig.hass.config_entries.async_unload(rig.entry.entry_id)
         for call in pending:
             with pytest.raises(HomeAssistantError) as caught:

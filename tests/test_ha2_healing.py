@@ -24,8 +24,8 @@ from custom_components.bc26.const import (
     DATA_MODE_DIRECT_PUSH,
     DOMAIN,
 )
-from custom_components.bc26.coordinator import Recovery
 from custom_components.bc26.modem import Timeouts
+from custom_components.bc26.registration import Recovery
 
 from .ha2_fixtures import ENDPOINT, UPLINK, Rig, ThreadedRig
 from .ha_fixtures import FAST_TIMING, WAIT, until
@@ -150,7 +150,7 @@ async def test_a_reboot_with_a_garbled_banner_is_found_and_healed(rig: Rig) -> N
         registration = await rig.platform.wait_registered(ENDPOINT, newer_than=before)
     assert registration.location != before.location
     await rig.ready()
-    assert rig.session.recoveries.last is Recovery.CONTEXT_LOST
+    assert rig.session.registrations.last_recovery is Recovery.CONTEXT_LOST
     assert await _send(rig.hass, rig.entry.entry_id, data="healed") == {"status": "sent"}
 
 
@@ -169,7 +169,7 @@ async def test_a_reset_message_from_a_platform_that_forgot_leads_to_a_new_regist
         registration = await rig.platform.wait_registered(ENDPOINT)  # by itself, no hand
     assert registration.location != before.location
     await rig.ready()
-    assert rig.session.recoveries.last is Recovery.PLATFORM_FORGOT
+    assert rig.session.registrations.last_recovery is Recovery.PLATFORM_FORGOT
     answer = await _send(rig.hass, rig.entry.entry_id, data="known again", confirmable=True)
     assert answer == {"status": "acknowledged"}
 
@@ -183,4 +183,4 @@ async def test_an_idle_module_learns_that_the_platform_forgot_it(rig: Rig) -> No
         again = await rig.platform.wait_registered(ENDPOINT)
     assert again.location != first.location
     await rig.ready()
-    assert rig.session.recoveries.last is Recovery.PLATFORM_FORGOT
+    assert rig.session.registrations.last_recovery is Recovery.PLATFORM_FORGOT

@@ -197,9 +197,9 @@ async def test_unloading_tells_sent_from_not_sent(rig: Rig) -> None:
     on_its_way = asyncio.ensure_future(
         _send(rig.hass, entry_id, data="on its way", confirmable=True)
     )
-    await until(lambda: rig.session.uplinks.pending == 1 and len(rig.platform.uplinks) == 1)
+    await until(lambda: rig.uplinks.pending == 1 and len(rig.platform.uplinks) == 1)
     behind = asyncio.ensure_future(_send(rig.hass, entry_id, data="behind it"))
-    await until(lambda: rig.session.uplinks.pending == 2)
+    await until(lambda: rig.uplinks.pending == 2)
     assert await rig.hass.config_entries.async_unload(entry_id)
     with pytest.raises(HomeAssistantError) as caught:
         await on_its_way

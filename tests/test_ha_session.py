@@ -154,15 +154,17 @@ async def test_registration_failure_raises_and_clears_a_repair_issue(
     # are not theirs to read.
     assert issue.translation_placeholders == {"title": config_entry.title}
     assert not issue.is_fixable
-    assert coordinator.consecutive_failures >= 3
+    assert coordinator.registrations.consecutive_failures >= 3
     assert hass.states.get(REGISTERED_ENTITY).state == "off"
-    assert all(attempt.outcome == "RegistrationError" for attempt in coordinator.attempts)
+    assert all(
+        attempt.outcome == "RegistrationError" for attempt in coordinator.registrations.attempts
+    )
 
     scripted_network.register_result = True
     await until(lambda: coordinator.registered)
     assert issues.async_get_issue(DOMAIN, issue_id) is None
-    assert coordinator.consecutive_failures == 0
-    assert coordinator.attempts[-1].outcome == "registered"
+    assert coordinator.registrations.consecutive_failures == 0
+    assert coordinator.registrations.attempts[-1].outcome == "registered"
     assert await hass.config_entries.async_unload(config_entry.entry_id)
 
 
@@ -381,7 +383,7 @@ async def test_failed_reregister_raises_and_the_session_retries(
     assert not coordinator.registered
     with pytest.raises(NotRegisteredError):
         await coordinator.async_update_registration()
-    await until(lambda: coordinator.consecutive_failures >= 1)
+    await until(lambda: coordinator.registrations.consecutive_failures >= 1)
     scripted_network.register_result = True
     await until(lambda: coordinator.registered)
 
@@ -484,11 +486,11 @@ async def test_a_module_that_stops_answering_is_initialised_again(
     registrations = _count(bc26.commands, "AT+QLWOPEN=0")
     bc26.mute = True
     await until(lambda: not coordinator.registered)
-    await until(lambda: coordinator.consecutive_failures >= 1)
+    await until(lambda: coordinator.registrations.consecutive_failures >= 1)
     assert coordinator.connected  # the port is fine; the module is not
     assert coordinator.state is RegistrationState.WAITING_TO_RETRY
-    assert coordinator.attempts[-1].outcome == "NoResponseError"
-    assert coordinator.attempts[-1].detail.startswith("before registering")
+    assert coordinator.registrations.attempts[-1].outcome == "NoResponseError"
+    assert coordinator.registrations.attempts[-1].detail.startswith("before registering")
     bc26.mute = False
     await until(lambda: coordinator.registered)
     assert _count(bc26.commands, "AT+QLWOPEN=0") == registrations + 1

@@ -55,15 +55,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
 
     async_register_device(hass, entry, identity)
     coordinator = Bc26Coordinator(hass, entry, modem, identity, timing)
-    entry.runtime_data = Bc26Data(coordinator)
+    data = entry.runtime_data = Bc26Data.start(coordinator)
 
     async def _async_stop_session(_: Event) -> None:
         # Home Assistant stops: close the port, do not hold shutdown up with a deregistration.
+        data.uplinks.close()
         await coordinator.async_stop(deregister=False)
 
     # Not listen_once: its remover fails when an unload follows the stop.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_session))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    data.uplinks.start(
+        lambda work, name: entry.async_create_background_task(hass, work, f"{name} {entry.title}")
+    )
     coordinator.async_start()
     return True
 
@@ -82,6 +86,7 @@ async def async_migrate_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bo
 async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
     """Stop the session (deregistering when the option says so) and close the port."""
     coordinator = entry.runtime_data.session
+    entry.runtime_data.uplinks.close()
     # No read may start once the entities are going: what the module still holds is
     # read by the next session instead of being handed to entities that are gone.
     await coordinator.async_stop_session()

@@ -12,6 +12,7 @@ from homeassistant.config_entries import ConfigEntry
 
 from .coordinator import Bc26Coordinator
 from .resources import Resources
+from .sending import Sender
 from .uplink import SendQueue
 
 type Bc26ConfigEntry = ConfigEntry[Bc26Data]
@@ -19,16 +20,17 @@ type Bc26ConfigEntry = ConfigEntry[Bc26Data]
 
 @dataclass(frozen=True, slots=True)
 class Bc26Data:
-    """One module's session and the live state of its resources."""
+    """One module's session, the live state of its resources and its queue of sends."""
 
     session: Bc26Coordinator
+    uplinks: SendQueue
+
+    @classmethod
+    def start(cls, session: Bc26Coordinator) -> Bc26Data:
+        """The runtime data of a session: sends go through its Sender, in call order."""
+        return cls(session, SendQueue(Sender(session).transmit))
 
     @property
     def resources(self) -> Resources:
         """Observed paths, last payloads, payload listeners."""
         return self.session.resources
-
-    @property
-    def uplinks(self) -> SendQueue:
-        """The queue of sends."""
-        return self.session.uplinks

@@ -75,7 +75,7 @@ async def async_get_config_entry_diagnostics(
 
 def session_diagnostics(coordinator: Bc26Coordinator) -> dict[str, Any]:
     """What the session did and believes, before redaction."""
-    recoveries, link, resources = coordinator.recoveries, coordinator.link, coordinator.resources
+    log, link, resources = coordinator.registrations, coordinator.link, coordinator.resources
     return {
         "connected": coordinator.connected,
         "state": coordinator.state.value,
@@ -89,10 +89,10 @@ def session_diagnostics(coordinator: Bc26Coordinator) -> dict[str, Any]:
         "signal_dbm": link.signal_dbm,
         "network": _name(link.network),
         "ip_address": link.ip_address,
-        "consecutive_failures": coordinator.consecutive_failures,
+        "consecutive_failures": log.consecutive_failures,
         "downlinks_received": resources.received,
-        "recoveries": recoveries.count,
-        "last_recovery": recoveries.last.value if recoveries.last is not None else None,
+        "recoveries": log.recoveries,
+        "last_recovery": _name(log.last_recovery),
         "registration_attempts": [
             {
                 "started_at": attempt.started_at.isoformat(),
@@ -100,12 +100,13 @@ def session_diagnostics(coordinator: Bc26Coordinator) -> dict[str, Any]:
                 "outcome": attempt.outcome,
                 "detail": attempt.detail,
             }
-            for attempt in coordinator.attempts
+            for attempt in log.attempts
         ],
     }
 
 
 def _name(value: enum.Enum | None) -> str | None:
+    """`module_restarted`, `registered_home`: how an enum's value reads in a download."""
     return value.name.lower() if value is not None else None
 
 

@@ -17,10 +17,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import Bc26Coordinator, Recoveries, RegistrationState
+from .coordinator import Bc26Coordinator, RegistrationState
 from .data import Bc26ConfigEntry, Bc26Data
 from .entity import Bc26Entity
 from .modem import ConStatus, NetworkRegistration
+from .registration import RegistrationLog
 from .resource_sensor import async_setup_resource_sensors
 
 # Entities only read the session's state; nothing to limit.
@@ -31,12 +32,12 @@ def _enum_name(value: ConStatus | NetworkRegistration | None) -> str | None:
     return value.name.lower() if value is not None else None
 
 
-def _recoveries(recoveries: Recoveries) -> dict[str, Any]:
+def _recoveries(log: RegistrationLog) -> dict[str, Any]:
     """How often the session registered again by itself, and the last time why."""
-    last_at = recoveries.last_at
+    last_at = log.last_recovery_at
     return {
-        "recoveries": recoveries.count,
-        "last_recovery": recoveries.last.value if recoveries.last is not None else None,
+        "recoveries": log.recoveries,
+        "last_recovery": log.last_recovery.value if log.last_recovery is not None else None,
         "last_recovery_at": last_at.isoformat() if last_at is not None else None,
     }
 
@@ -57,7 +58,7 @@ SENSORS: tuple[Bc26SensorEntityDescription, ...] = (
         options=[state.value for state in RegistrationState],
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.state.value,
-        attributes_fn=lambda coordinator: _recoveries(coordinator.recoveries),
+        attributes_fn=lambda coordinator: _recoveries(coordinator.registrations),
     ),
     Bc26SensorEntityDescription(
         key="con_status",

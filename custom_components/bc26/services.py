@@ -30,7 +30,7 @@ from .coordinator import (
     NotObservedError,
     NotRegisteredError,
 )
-from .data import Bc26ConfigEntry
+from .data import Bc26ConfigEntry, Bc26Data
 from .modem import (
     MAX_ID,
     MAX_PAYLOAD,
@@ -43,6 +43,7 @@ from .modem import (
     SendFailedError,
 )
 from .uplink import (
+    QUEUE_LIMIT,
     SendOutcomeUnknownError,
     SendQueueClosedError,
     SendQueueFullError,
@@ -124,7 +125,7 @@ def user_error(  # noqa: PLR0911 - one arm per error a user can meet
     """What the user reads for `err`, raised by a send or a registration step."""
     match err:
         case SendQueueFullError():
-            return _refusal("queue_full", limit=str(coordinator.uplinks.limit))
+            return _refusal("queue_full", limit=str(QUEUE_LIMIT))
         case SendQueueClosedError():
             return _refusal("send_cancelled")
         case SendOutcomeUnknownError():
@@ -148,13 +149,13 @@ def user_error(  # noqa: PLR0911 - one arm per error a user can meet
             return _failure(failed_key, error=str(err))
 
 
-def _loaded_coordinator(hass: HomeAssistant, entry_id: str) -> Bc26Coordinator:
+def _loaded(hass: HomeAssistant, entry_id: str) -> Bc26Data:
     entry: Bc26ConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
         raise _refusal("entry_not_found", entry_id=entry_id)
     if entry.state is not ConfigEntryState.LOADED:
         raise _refusal("entry_not_loaded", title=entry.title)
-    return entry.runtime_data.session
+    return entry.runtime_data
 
 
 def _payload(data: str, encoding: str) -> bytes:
@@ -228,14 +229,15 @@ def _uplink(coordinator: Bc26Coordinator, call: Mapping[str, Any]) -> Uplink:
 
 async def _async_send(call: ServiceCall) -> ServiceResponse:
     """bc26.send: validate, queue in call order, wait for the module or the platform."""
-    coordinator = _loaded_coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    data = _loaded(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    coordinator = data.session
     uplink = _uplink(coordinator, call.data)
     try:
         if not coordinator.connected:
             raise ModemUnavailableError("the serial port is not open")
         if not coordinator.registered:
             raise NotRegisteredError("the module is not registered")
-        status = await coordinator.uplinks.send(uplink)
+        status = await data.uplinks.send(uplink)
     except (ModemError, SendQueueFullError, SendQueueClosedError, SendOutcomeUnknownError) as err:
         raise user_error(coordinator, err) from err
     return {"status": status.value}
@@ -245,7 +247,7 @@ def _entry_action(
     action: Callable[[Bc26Coordinator], Awaitable[None]],
 ) -> Callable[[ServiceCall], Coroutine[Any, Any, None]]:
     async def handle(call: ServiceCall) -> None:
-        await action(_loaded_coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID]))
+        await action(_loaded(call.hass, call.data[ATTR_CONFIG_ENTRY_ID]).session)
 
     return handle
 

@@ -122,6 +122,20 @@ class SignalQuality:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """The radio link and the last CON message, as the module reports them now.
+
+    None for what is not known: the module refused the query, or has no value (no
+    signal, no PDN address).
+    """
+
+    signal_dbm: int | None = None
+    network: NetworkRegistration | None = None
+    ip_address: str | None = None
+    con_status: ConStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BufferRead:
     """One AT+QLWRD answer: the bytes read and what is left of the current node."""
 

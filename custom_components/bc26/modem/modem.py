@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from . import commands
 from .channel import AtChannel, Begun, LostCallback, Response, UrcCallback
@@ -20,6 +20,7 @@ from .models import (
     BufferRead,
     ConStatus,
     DataMode,
+    LinkStatus,
     ModemIdentity,
     NetworkRegistration,
     ObjectInstance,
@@ -300,3 +301,24 @@ class Bc26Modem:
     async def ip_address(self) -> str | None:
         """AT+CGPADDR=1: the PDN address, None when there is none."""
         return commands.parse_ip_address((await self._run(commands.build_ip_address())).lines)
+
+    async def status(self) -> LinkStatus:
+        """Signal, network registration, IP address and the last CON status, in one go.
+
+        A query the module refuses (older firmware lacks some) leaves its field None;
+        silence raises as every call does.
+        """
+        signal = await _refused_as_none(self.signal())
+        return LinkStatus(
+            signal_dbm=signal.rssi_dbm if signal is not None else None,
+            network=await _refused_as_none(self.network_registration()),
+            ip_address=await _refused_as_none(self.ip_address()),
+            con_status=await _refused_as_none(self.con_status()),
+        )
+
+
+async def _refused_as_none[T](query: Awaitable[T]) -> T | None:
+    try:
+        return await query
+    except CommandRejectedError:
+        return None
