@@ -374,19 +374,24 @@ class Lwm2mClient:
         return value
 
     def _write(self, target: Target, request: aiocoap.Message) -> None:
+        values = self._written_values(target, request)
+        paths = [(target[0], target[1], rid) for rid in values]
+        for path in paths:  # every one declared before the host hears of any
+            self._value(path)
+        for path in paths:
+            if self._modem is None or not self._modem.write(path, values[path[2]]):
+                raise _RefusedError(Code.NOT_FOUND)
+
+    def _written_values(self, target: Target, request: aiocoap.Message) -> dict[int, bytes]:
+        """Resource id -> the bytes for the host, by the request's content format."""
         content_format = request.opt.content_format
         if content_format is None or content_format in OPAQUE_FORMATS:
             if len(target) != 3:
                 raise _RefusedError(Code.UNSUPPORTED_CONTENT_FORMAT)
-            values = {target[2]: request.payload}
-        elif content_format in TLV_FORMATS and len(target) >= 2:
-            values = self._tlv_values(target, request.payload)
-        else:
-            raise _RefusedError(Code.UNSUPPORTED_CONTENT_FORMAT)
-        for rid, value in values.items():
-            path = (target[0], target[1], rid)
-            if self._modem is None or not self._modem.write(path, value):
-                raise _RefusedError(Code.NOT_FOUND)
+            return {target[2]: request.payload}
+        if content_format in TLV_FORMATS and len(target) >= 2:
+            return self._tlv_values(target, request.payload)
+        raise _RefusedError(Code.UNSUPPORTED_CONTENT_FORMAT)
 
     @staticmethod
     def _tlv_values(target: Target, payload: bytes) -> dict[int, bytes]:
