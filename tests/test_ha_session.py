@@ -148,12 +148,8 @@ async def test_registration_failure_raises_and_clears_a_repair_issue(
     issue = issues.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "registration_failed"
-    assert issue.translation_placeholders == {
-        "title": config_entry.title,
-        "server": "127.0.0.1:5683",
-        "endpoint": "bc26-test",
-    }
-    assert not issue.is_fixable
+    assert issue.translation_placeholders == {"title": config_entry.title}
+    assert issue.is_fixable
     assert coordinator.consecutive_failures >= 3
     assert hass.states.get(REGISTERED_ENTITY).state == "off"
     assert all(attempt.outcome == "RegistrationError" for attempt in coordinator.attempts)

@@ -584,14 +584,12 @@ class Bc26Coordinator:
                 self.hass,
                 DOMAIN,
                 self.issue_id,
-                is_fixable=False,
+                # The fix flow (repairs.py) leads to the entry's Reconfigure.
+                is_fixable=True,
+                data={"entry_id": self.config_entry.entry_id},
                 severity=ir.IssueSeverity.ERROR,
                 translation_key="registration_failed",
-                translation_placeholders={
-                    "title": self.config_entry.title,
-                    "server": self.server,
-                    "endpoint": self.endpoint,
-                },
+                translation_placeholders={"title": self.config_entry.title},
             )
 
     @callback
