@@ -118,3 +118,9 @@ def test_the_repair_fix_flow_has_the_texts_of_the_reconfigure_step() -> None:
     assert set(fix_flow["abort"]) == {"wrong_module", "entry_removed"}
     placeholders = re.findall(r"{(\w+)}", json.dumps(STRINGS["issues"]))
     assert set(placeholders) == {"title"}
+
+
+def test_binary_sensors_name_their_states() -> None:
+    """A device class words on/off for other things (connectivity: "Connected")."""
+    for texts in STRINGS["entity"]["binary_sensor"].values():
+        assert set(texts["state"]) == {"on", "off"}

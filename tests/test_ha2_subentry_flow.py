@@ -7,6 +7,8 @@ is not set up; test_ha2_entities.py runs the same flow against a loaded entry.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import json
+from pathlib import Path
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -16,6 +18,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.selector import SelectSelector
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -23,6 +26,10 @@ from custom_components.bc26.const import DOMAIN
 from custom_components.bc26.subentry_flow import SUBENTRY_RESOURCE_SENSOR
 
 from .ha_fixtures import IMEI
+
+STRINGS = json.loads(
+    (Path(__file__).parent.parent / "custom_components" / DOMAIN / "strings.json").read_text()
+)
 
 TEMPERATURE = {
     "name": "Outdoor temperature",
@@ -76,6 +83,35 @@ async def test_entry_offers_the_resource_sensor_subentry(
     assert entry.supported_subentry_types == {
         SUBENTRY_RESOURCE_SENSOR: {"supports_reconfigure": True}
     }
+
+
+async def test_every_dropdown_option_has_a_translated_label(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """Device class and state class options read "PM2.5", "pH", not "Pm25", "Ph".
+
+    The frontend labels the options of a select selector with a translation_key from
+    the `selector` section of strings.json, as Home Assistant's template helper does.
+    """
+    result = await _start(hass, entry)
+    assert result["data_schema"] is not None
+    selects = {
+        str(key): selector.config
+        for key, selector in result["data_schema"].schema.items()
+        if isinstance(selector, SelectSelector) and str(key) != "unit_of_measurement"
+    }
+    assert set(selects) == {"device_class", "state_class"}
+    for config in selects.values():
+        labels = STRINGS["selector"][config["translation_key"]]["options"]
+        assert config["options"]
+        assert all(isinstance(option, str) for option in config["options"])
+        assert set(config["options"]) <= set(labels)
+    device_classes = STRINGS["selector"]["device_class"]["options"]
+    assert (device_classes["pm25"], device_classes["ph"], device_classes["aqi"]) == (
+        "PM2.5",
+        "pH",
+        "Air quality index",
+    )
 
 
 async def test_add_with_defaults(hass: HomeAssistant, entry: MockConfigEntry) -> None:

@@ -81,11 +81,9 @@ async def test_setup_initialises_and_registers(
     assert len(devices) == 1
     device = devices[0]
     assert device.identifiers == {(DOMAIN, IMEI)}
-    assert (device.manufacturer, device.model, device.serial_number) == (
-        "Quectel",
-        coordinator.modem_identity.model,
-        IMEI,
-    )
+    # ATI says "Quectel_BC26"; the device page shows "BC26 by Quectel".
+    assert coordinator.modem_identity.model == "Quectel_BC26"
+    assert (device.manufacturer, device.model, device.serial_number) == ("Quectel", "BC26", IMEI)
     assert device.sw_version == coordinator.modem_identity.firmware
     assert hass.states.get(REGISTERED_ENTITY).state == "on"
 

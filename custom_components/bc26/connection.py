@@ -10,6 +10,11 @@ class NotBc26Error(ModemError):
     """Something answers AT on the port, but ATI names another model."""
 
 
+def model_name(identity: ModemIdentity) -> str:
+    """The model as people write it: "BC26" for ATI's "Quectel_BC26"."""
+    return identity.model.removeprefix("Quectel_")
+
+
 async def async_open_module(
     port: str, baudrate: int, timeouts: Timeouts
 ) -> tuple[Bc26Modem, ModemIdentity]:

@@ -26,7 +26,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .connection import async_open_module
+from .connection import async_open_module, model_name
 from .const import (
     CONF_BAUDRATE,
     CONF_DATA_MODE,
@@ -756,7 +756,7 @@ def async_register_device(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, identity.imei)},
         manufacturer="Quectel",
-        model=identity.model,
+        model=model_name(identity),
         name=entry.title,
         serial_number=identity.imei,
         sw_version=identity.firmware,

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import enum
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import translation
 
 from .const import DOMAIN
 from .downlink import format_path
@@ -193,7 +195,7 @@ def _delivery_error(coordinator: Bc26Coordinator, err: ModemError) -> HomeAssist
     match err:
         case SendFailedError():
             status = coordinator.con_status or ConStatus.FAILED
-            return module_error("send_failed", status=status.name.lower())
+            return module_error("send_failed", status=_con_status_text(coordinator.hass, status))
         case ModemTimeoutError():
             return module_error("send_timeout")
         case CommandRejectedError():
@@ -204,3 +206,13 @@ def _delivery_error(coordinator: Bc26Coordinator, err: ModemError) -> HomeAssist
             return module_error("module_unavailable")
         case _:
             return module_error("send_error", error=str(err))
+
+
+def _con_status_text(hass: HomeAssistant, status: ConStatus) -> str:
+    """`status` as the Last confirmable send sensor shows it, in English like the error text.
+
+    The sensor platform loaded the integration's entity texts when it was set up.
+    """
+    texts = translation.async_get_cached_translations(hass, "en", "entity", DOMAIN)
+    key = f"component.{DOMAIN}.entity.sensor.con_status.state.{status.name.lower()}"
+    return texts.get(key, status.name.lower())
