@@ -89,7 +89,7 @@ async def send_downlinks(platform: LwM2mPlatform, every: float) -> None:
 async def run(args: argparse.Namespace) -> None:
     """Bring up the trio, set up the module on the first run, wait for Ctrl-C."""
     config_dir: Path = args.config
-    port = write_config(config_dir, args.port)
+    write_config(config_dir)
     # Ctrl-C cancels whatever runs, start-up included; the finally block still cleans up.
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -99,7 +99,7 @@ async def run(args: argparse.Namespace) -> None:
     platform = await LwM2mPlatform.start("127.0.0.1", args.platform_port)
     simulator = Bc26Simulator(imei=args.imei, network=Lwm2mClient())
     downlinks = asyncio.create_task(send_downlinks(platform, args.downlink_every))
-    hass = HassProcess(config_dir, port, config_dir / "hass.log")
+    hass = HassProcess(config_dir, args.port, config_dir / "hass.log")
     try:
         serial_path = str(config_dir / "bc26-modem")
         await simulator.start_pty(link=serial_path)
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "--config", type=_absolute, default="config", help="Home Assistant config directory"
     )
     parser.add_argument(
-        "--port", type=int, default=8123, help="Home Assistant HTTP port (first run only)"
+        "--port", type=int, default=8123, help="Home Assistant HTTP port"
     )
     parser.add_argument("--platform-port", type=int, default=5683, help="LwM2M platform UDP port")
     parser.add_argument("--imei", default=DEFAULT_IMEI, help="IMEI of the virtual BC26")
