@@ -169,7 +169,7 @@ async def rig(workdir: Path) -> AsyncIterator[Rig]:
         await feeds[0].start_pty(link=workdir / "serial-short")
         await feeds[1].start_pty(link=workdir / "serial-long")
         extra = SERIAL_SENSORS.format(short=workdir / "serial-short", long=workdir / "serial-long")
-        prepare(workdir / "config", port, extra)
+        prepare(workdir / "config", extra)
         await api.start()
         await api.log_in(Login())
         entry_id = await add_module(api, module_path, platform.port)

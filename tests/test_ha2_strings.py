@@ -120,3 +120,22 @@ async def test_home_assistant_reads_the_action_descriptions(hass: HomeAssistant)
     assert "default" not in send["fields"]["object_id"]  # the table decides (see bc26.send)
     assert "boolean" in send["fields"]["confirmable"]["selector"]
     assert send["fields"]["data"]["required"] is True
+
+
+def test_the_repair_fix_flow_has_the_texts_of_the_reconfigure_step() -> None:
+    """The fix flow shows the reconfigure flow's form, errors and aborts: each needs a text."""
+    reconfigure = STRINGS["config"]["step"]["reconfigure"]
+    fix_flow = STRINGS["issues"]["registration_failed"]["fix_flow"]
+    step = fix_flow["step"]["reconfigure"]
+    assert step["data"] == reconfigure["data"]
+    assert step["data_description"] == reconfigure["data_description"]
+    assert fix_flow["error"] == STRINGS["config"]["error"]
+    assert set(fix_flow["abort"]) == {"wrong_module", "entry_removed"}
+    placeholders = re.findall(r"{(\w+)}", json.dumps(STRINGS["issues"]))
+    assert set(placeholders) == {"title"}
+
+
+def test_binary_sensors_name_their_states() -> None:
+    """A device class words on/off for other things (connectivity: "Connected")."""
+    for texts in STRINGS["entity"]["binary_sensor"].values():
+        assert set(texts["state"]) == {"on", "off"}

@@ -7,6 +7,8 @@ is not set up; test_ha2_entities.py runs the same flow against a loaded entry.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import json
+from pathlib import Path
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -17,6 +19,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers.selector import SelectSelector
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -29,6 +32,10 @@ from custom_components.bc26.const import (
 from custom_components.bc26.object_flow import default_object_data
 
 from .ha_fixtures import IMEI
+
+STRINGS = json.loads(
+    (Path(__file__).parent.parent / "custom_components" / DOMAIN / "strings.json").read_text()
+)
 
 TEMPERATURE = {
     "name": "Outdoor temperature",
@@ -93,6 +100,37 @@ async def test_entry_offers_the_resource_sensor_subentry(
         SUBENTRY_OBJECT: {"supports_reconfigure": True},
         SUBENTRY_RESOURCE_SENSOR: {"supports_reconfigure": True},
     }
+
+
+async def test_every_dropdown_option_has_a_translated_label(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """Device class and state class options read "PM2.5", "pH", not "Pm25", "Ph".
+
+    The frontend labels the options of a select selector with a translation_key from
+    the `selector` section of strings.json, as Home Assistant's template helper does.
+    """
+    result = await _start(hass, entry)
+    assert result["data_schema"] is not None
+    selects = {
+        str(key): selector.config
+        for key, selector in result["data_schema"].schema.items()
+        # Units and resource paths are their own labels.
+        if isinstance(selector, SelectSelector)
+        and str(key) not in ("unit_of_measurement", "resource_path")
+    }
+    assert set(selects) == {"device_class", "state_class"}
+    for config in selects.values():
+        labels = STRINGS["selector"][config["translation_key"]]["options"]
+        assert config["options"]
+        assert all(isinstance(option, str) for option in config["options"])
+        assert set(config["options"]) <= set(labels)
+    device_classes = STRINGS["selector"]["device_class"]["options"]
+    assert (device_classes["pm25"], device_classes["ph"], device_classes["aqi"]) == (
+        "PM2.5",
+        "pH",
+        "Air quality index",
+    )
 
 
 async def test_add_with_defaults(hass: HomeAssistant, entry: MockConfigEntry) -> None:

@@ -83,11 +83,9 @@ async def test_setup_initialises_and_registers(
     assert len(devices) == 1
     device = devices[0]
     assert device.identifiers == {(DOMAIN, IMEI)}
-    assert (device.manufacturer, device.model, device.serial_number) == (
-        "Quectel",
-        coordinator.modem_identity.model,
-        IMEI,
-    )
+    # ATI says "Quectel_BC26"; the device page shows "BC26 by Quectel".
+    assert coordinator.modem_identity.model == "Quectel_BC26"
+    assert (device.manufacturer, device.model, device.serial_number) == ("Quectel", "BC26", IMEI)
     assert device.sw_version == coordinator.modem_identity.firmware
     assert hass.states.get(REGISTERED_ENTITY).state == "on"
 
@@ -153,7 +151,7 @@ async def test_registration_failure_raises_and_clears_a_repair_issue(
     # The entry's title only: the issue is readable by every user, server and endpoint
     # are not theirs to read.
     assert issue.translation_placeholders == {"title": config_entry.title}
-    assert not issue.is_fixable
+    assert issue.is_fixable  # its fix is the entry's Reconfigure form (repairs.py)
     assert coordinator.registrations.consecutive_failures >= 3
     assert hass.states.get(REGISTERED_ENTITY).state == "off"
     assert all(

@@ -23,6 +23,11 @@ class ServerNotFoundError(ModemError):
     """The server's host name does not resolve to an IPv4 address."""
 
 
+def model_name(identity: ModemIdentity) -> str:
+    """The model as people write it: "BC26" for ATI's "Quectel_BC26"."""
+    return identity.model.removeprefix("Quectel_")
+
+
 async def async_open_module(
     port: str, baudrate: int, timeouts: Timeouts
 ) -> tuple[Bc26Modem, ModemIdentity]:

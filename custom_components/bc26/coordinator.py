@@ -31,7 +31,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 
-from .connection import async_reconnect, async_resolve
+from .connection import async_reconnect, async_resolve, model_name
 from .const import (
     CONF_CHECK_INTERVAL,
     CONF_DATA_MODE,
@@ -593,7 +593,7 @@ def async_register_device(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, identity.imei)},
         manufacturer="Quectel",
-        model=identity.model,
+        model=model_name(identity),
         name=entry.title,
         serial_number=identity.imei,
         sw_version=identity.firmware,

@@ -95,7 +95,8 @@ class RegistrationLog:
                 self.hass,
                 DOMAIN,
                 self.issue_id,
-                is_fixable=False,
+                is_fixable=True,  # the fix (repairs.py) is the entry's Reconfigure form
+                data={"entry_id": self.entry.entry_id},
                 severity=ir.IssueSeverity.ERROR,
                 translation_key="registration_failed",
                 translation_placeholders={"title": self.entry.title},

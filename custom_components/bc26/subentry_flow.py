@@ -36,11 +36,10 @@ _OFFERED_STATE_CLASSES = (
 )
 
 
-def _device_class_options() -> list[selector.SelectOptionDict]:
+def _device_class_options() -> list[str]:
+    """The values; the frontend labels them from the `device_class` selector's texts."""
     return [
-        selector.SelectOptionDict(
-            value=device_class.value, label=device_class.value.replace("_", " ").capitalize()
-        )
+        device_class.value
         for device_class in SensorDeviceClass
         if device_class not in _UNOFFERED_DEVICE_CLASSES
     ]
@@ -81,6 +80,7 @@ def _schema(paths: list[str]) -> vol.Schema:
                 selector.SelectSelectorConfig(
                     options=_device_class_options(),
                     mode=selector.SelectSelectorMode.DROPDOWN,
+                    translation_key=CONF_DEVICE_CLASS,
                     sort=True,
                 )
             ),
