@@ -1,20 +1,11 @@
 """The LwM2M session of one BC26: connect, initialise, register, heal, drain, poll.
 
-The coordinator is the only owner of the modem. One background task (created by the
-config entry) runs the session; entities read its state and listen for changes.
+The coordinator is the only owner of the modem; one background task runs the session.
 Sends (sending.py) and the registration actions run their AT sequences through
-`modem_session()`, between the session's own, which hold the serial line only for
-the immediate part of a command: a wait for SEND OK or UPDATE OK leaves drains,
-polls and queries free to run. Payloads and observations go to the resources
-(resources.py), which tell the entities; attempts and recoveries to the
-registration log (registration.py).
-
-What the session believes (registered, observed) is a hint that the module's answers
-correct, never a gate that outlives the evidence. A send the module refuses though
-it should take it, a reboot sign (`+CPIN: READY`, `+IP:`), a reset confirmable
-message, repeated confirmable timeouts and the periodic check lead to a registration
-update; its refusal (no LwM2M context) or `UPDATE FAIL` (the platform forgot the
-registration) to a fresh registration.
+`modem_session()`, between the session's own; a wait for SEND OK or UPDATE OK holds
+no line. Payloads and observations go to the resources (resources.py), attempts and
+recoveries to the registration log (registration.py). What the session believes
+(registered, observed) is a hint the module's answers correct (healing.py).
 """
 
 from __future__ import annotations
@@ -48,9 +39,9 @@ from .const import (
     LOGGER,
     SUBENTRY_OBJECT,
 )
+from .healing import Healer
 from .modem import (
     Bc26Modem,
-    CommandRejectedError,
     ConStatus,
     DataMode,
     DataReceived,
@@ -69,6 +60,7 @@ from .modem import (
     SimReady,
     UrcEvent,
 )
+from .reading import BufferReader
 from .registration import Recovery, RegistrationLog
 from .resources import Payload, Resources, ResourceTable, table_from
 from .timing import SessionTiming
@@ -149,11 +141,10 @@ class Bc26Coordinator:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._port_lost: Exception | None = None
-        self._drain_pending = False
-        self._drain_path: ResourcePath | None = None  # of the last +QLWDATARECV
+        self._buffer = BufferReader(self.resources, lambda: self.declared)
         self._unanswered = 0  # polls and reads in a row the module did not answer
-        self._generation = 0  # registrations so far: a check's verdict is for its own
-        self._check: asyncio.Task[None] | None = None
+        self.generation = 0  # registrations so far: a check's verdict is for its own
+        self._healer = Healer(self, self._async_background)
         self._listeners: list[CALLBACK_TYPE] = []
         self._task: asyncio.Task[None] | None = None
         modem.subscribe(self._async_handle_urc)
@@ -193,10 +184,7 @@ class Bc26Coordinator:
             self._async_notify()
 
     async def async_reregister(self) -> None:
-        """Register again from scratch, with the objects configured now; wait for it.
-
-        On failure the session goes on retrying with backoff.
-        """
+        """Register again from scratch, with the objects configured now; wait for it."""
         async with self.modem_session():
             self._async_set_unregistered()
         self._wake.set()
@@ -225,35 +213,24 @@ class Bc26Coordinator:
         self._async_background(reregister(), f"{DOMAIN} registering again")
 
     async def async_update_registration(self) -> None:
-        """Send a registration update (AT+QLWUPDATE) and wait for UPDATE OK.
-
-        A refusal (no LwM2M context) or UPDATE FAIL (the platform forgot the module)
-        also makes the session register again by itself.
-        """
-        generation = self._generation
-        async with self.modem_session() as modem:
-            if not self.registered:
-                raise NotRegisteredError("the module is not registered")
-            try:
-                pending = await modem.begin_update()
-            except CommandRejectedError:
-                self._async_recover(generation, Recovery.CONTEXT_LOST)
-                raise
-        try:
-            await pending.wait()
-        except (RegistrationError, ModemTimeoutError):
-            self._async_recover(generation, Recovery.PLATFORM_FORGOT)
-            raise
+        """AT+QLWUPDATE and UPDATE OK; a refusal or a failure also registers afresh."""
+        if not self.registered:
+            raise NotRegisteredError("the module is not registered")
+        await self._healer.update()
 
     @callback
     def async_suspect(self, hint: str) -> None:
-        """Something suggests the registration is gone: check it with an update."""
-        if not self.registered or (self._check is not None and not self._check.done()):
+        """Something suggests the registration is gone: check it (healing.py)."""
+        self._healer.suspect(hint)
+
+    @callback
+    def async_register_afresh(self, generation: int, reason: Recovery) -> None:
+        """Register afresh, once for the registration `generation`; logged and counted."""
+        if generation != self.generation or not self.registered:
             return
-        LOGGER.debug("Checking the registration: %s", hint)
-        self._check = self._async_background(
-            self._async_check(self._generation), f"{DOMAIN} registration check"
-        )
+        self.registrations.recovered(reason)
+        self._async_set_unregistered()
+        self._wake.set()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -267,24 +244,21 @@ class Bc26Coordinator:
         return entry.async_create_background_task(self.hass, work, f"{name} {entry.title}")
 
     async def async_stop_session(self) -> None:
-        """Stop reading, between two reads: what the module holds stays there.
+        """Stop between two reads: a read cut off in flight would lose its node.
 
-        A read cut off in flight would lose its node: the module forgets what it
-        answered. So the session's lock is taken first (a drain holds it from the first
-        read until the buffer is empty), briefly: a registration waiting for its result
-        holds it too, and reads nothing.
+        The lock is taken first (a drain holds it until the buffer is empty), briefly: a
+        registration waiting for its result holds it too, and reads nothing.
         """
         locked = False
         with suppress(TimeoutError):
             async with asyncio.timeout(self.timing.timeouts.response):
                 locked = await self._lock.acquire()
         try:
-            for task in (self._task, self._check):
+            for task in (self._task, self._healer.task):
                 if task is not None:
                     task.cancel()
                     with suppress(asyncio.CancelledError):
                         await task
-            self._task = self._check = None
         finally:
             if locked:
                 self._lock.release()
@@ -353,10 +327,9 @@ class Bc26Coordinator:
     async def _async_initialise(self) -> None:
         """A fresh LwM2M context (manual 5.1) that loses nothing the module holds.
 
-        A registered module is deregistered first, so the platform writes nothing more
-        (a write during AT+QLWDEL's own deregistration would be accepted and then
-        deleted); then its buffer is read empty, whatever the data mode (it may hold
-        writes of an earlier buffer access session); only then is the context deleted.
+        Deregistered first, the platform writes nothing more (a write during AT+QLWDEL's
+        own deregistration would be deleted); then the buffer is read empty in either
+        data mode (it may hold an earlier session's writes); then the context goes.
         """
         data = self.config_entry.data
         async with self._lock:
@@ -366,7 +339,7 @@ class Bc26Coordinator:
             address = self.server_address = await async_resolve(data[CONF_SERVER])
             await modem.probe()
             await self._async_deregister_quickly()
-            await modem.drain_buffer(self._async_node)
+            await self._buffer.read(modem)
             await modem.delete_context()
             self.resources.forget_observed()
             await modem.set_server(address, data[CONF_SERVER_PORT])
@@ -391,7 +364,7 @@ class Bc26Coordinator:
             self._async_set_state(RegistrationState.WAITING_TO_RETRY)
             raise
         self.registrations.attempted(started, self._mode, None)
-        self._generation += 1
+        self.generation += 1
         self._async_set_state(RegistrationState.REGISTERED)
 
     async def _async_serve(self) -> None:
@@ -404,7 +377,7 @@ class Bc26Coordinator:
             now = loop.time()
             if now >= next_poll:  # first: a steady stream of writes must not starve it
                 next_poll = loop.time() + await self._async_poll()
-            elif self._drain_pending:
+            elif self._buffer.pending:
                 await self._async_drain()
             elif now >= next_check:
                 self.async_suspect("periodic check")
@@ -418,19 +391,14 @@ class Bc26Coordinator:
         return interval if interval > 0 else float("inf")
 
     async def _async_poll(self) -> float:
-        """The link and the last CON status; the delay to the next poll.
-
-        An unanswered poll marks the link unknown and is tried again soon; only
-        SILENCE_LIMIT of them in a row count as a module that is gone.
-        """
+        """The link and the last CON status; the delay to the next poll (sooner after silence)."""
         interval = self._interval(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
         try:
             async with self._lock:
                 link = await self._modem.status()
-                if self.data_mode is DataMode.BUFFER_ACCESS or self._drain_pending:
+                if self.data_mode is DataMode.BUFFER_ACCESS or self._buffer.pending:
                     # A missed +QLWDATARECV would stop all further ones (manual 3.10, note 1).
-                    self._drain_pending = False
-                    await self._modem.drain_buffer(self._async_node)
+                    await self._buffer.read(self._modem)
         except (ModemTimeoutError, ModemRebootedError) as err:
             self._async_unanswered(err)
             self.link = LinkStatus()
@@ -444,32 +412,14 @@ class Bc26Coordinator:
         return interval
 
     async def _async_drain(self) -> None:
-        self._drain_pending = False
         try:
             async with self._lock:
-                await self._modem.drain_buffer(self._async_node)
+                await self._buffer.read(self._modem)
         except (ModemTimeoutError, ModemRebootedError) as err:
-            self._drain_pending = True  # read again: the module still holds it
             self._async_unanswered(err)
             await self._async_wait(self.timing.reconnect.delay(self._unanswered))
         else:
             self._unanswered = 0
-
-    @callback
-    def _async_node(self, data: bytes) -> None:
-        """One buffered node: the path of the +QLWDATARECV that announced its burst.
-
-        AT+QLWRD does not say which resource a node is of, and only the first node of a
-        burst is announced (manual 3.10); without an announcement (after a reconnect)
-        the one writable resource declared. Buffer access is refused with more than one
-        (object_flow.py), so the path is never a guess between two.
-        """
-        writable = self.declared.writable
-        path = self._drain_path or (writable[0] if writable else None)
-        if path is None:
-            LOGGER.warning("A buffered write of %d bytes, and no writable resource", len(data))
-            return
-        self.resources.deliver(Payload(path, data, dt_util.utcnow()))
 
     @callback
     def _async_unanswered(self, err: ModemError) -> None:
@@ -478,7 +428,7 @@ class Bc26Coordinator:
         LOGGER.debug("The module did not answer (%d in a row): %s", self._unanswered, err)
         if self._unanswered >= SILENCE_LIMIT:
             self._unanswered = 0
-            self._async_recover(self._generation, Recovery.MODULE_SILENT)
+            self.async_register_afresh(self.generation, Recovery.MODULE_SILENT)
 
     async def _async_reconnect(self) -> None:
         """Open the port again with growing delays until the same module answers."""
@@ -501,37 +451,6 @@ class Bc26Coordinator:
     def _raise_if_port_lost(self) -> None:
         if self._port_lost is not None:
             raise PortError(str(self._port_lost) or "the serial port was lost")
-
-    # ------------------------------------------------------------------ healing
-
-    async def _async_check(self, generation: int) -> None:
-        """AT+QLWUPDATE; a refusal or UPDATE FAIL (or no result at all) means: register afresh."""
-        try:
-            async with self._lock:
-                if generation != self._generation or not self.registered:
-                    return
-                pending = await self._modem.begin_update()
-        except CommandRejectedError:
-            self._async_recover(generation, Recovery.CONTEXT_LOST)
-            return
-        except ModemError as err:  # no answer, port lost, reboot: handled where they show
-            LOGGER.debug("Registration check not done: %s", err)
-            return
-        try:
-            await pending.wait()
-        except (RegistrationError, ModemTimeoutError):
-            self._async_recover(generation, Recovery.PLATFORM_FORGOT)
-        except ModemError as err:
-            LOGGER.debug("Registration check interrupted: %s", err)
-
-    @callback
-    def _async_recover(self, generation: int, reason: Recovery) -> None:
-        """Register afresh, once for the registration `generation`; logged and counted."""
-        if generation != self._generation or not self.registered:
-            return
-        self.registrations.recovered(reason)
-        self._async_set_unregistered()
-        self._wake.set()
 
     @callback
     def _async_set_state(self, state: RegistrationState) -> None:
@@ -563,13 +482,12 @@ class Bc26Coordinator:
             case ObserveRequest(path=path, cancel=cancel):
                 self.resources.observe(path, cancel)
             case DataReceived(path=path, data=None):
-                self._drain_path = path
-                self._drain_pending = True
+                self._buffer.announced(path)
                 self._wake.set()
             case DataReceived(path=path, data=bytes() as data):
                 self.resources.deliver(Payload(path, data, dt_util.utcnow()))
             case ModemRebooted():
-                self._async_recover(self._generation, Recovery.MODULE_RESTARTED)
+                self.async_register_afresh(self.generation, Recovery.MODULE_RESTARTED)
                 self._wake.set()  # also cuts short a wait before the next registration attempt
             case SimReady():
                 self.async_suspect("the SIM became ready (a restart?)")
