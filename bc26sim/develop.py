@@ -1,11 +1,13 @@
 """`scripts/develop`: the local LwM2M platform, the virtual BC26 and Home Assistant together.
 
 On the first run it onboards a demo user and adds the module through Home
-Assistant's own config flow (and one decoded sensor through its subentry flow),
-exactly as a person would in the UI; later runs reuse the configuration and follow
-the ports given (a changed platform port goes through the entry's reconfigure
-flow). The platform writes a sample frame to /19/1/0 every few seconds and prints
-what it sees and does. Ctrl-C stops all.
+Assistant's own config flow, one decoded sensor and two IPSO objects through its
+subentry flows, and an automation that reports the decoded temperature on
+/3303/0/5700, exactly as a person would in the UI; later runs reuse the
+configuration and follow the ports given (a changed platform port goes through the
+entry's reconfigure flow). The platform writes a sample frame to /19/1/0 and switches
+the IPSO light /3311/0/5850 (text/plain) every few seconds, observes /19/0/0 and
+/3303/0/5700, and prints what it sees and does. Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -23,10 +25,19 @@ from .hass_process import HassError, HassProcess, Login, PortInUseError, write_c
 from .lwm2m import Lwm2mClient
 from .modem import DEFAULT_IMEI
 from .platform.console import describe, send_downlink
-from .platform.server import LwM2mPlatform, PlatformEvent
+from .platform.server import TEXT, LwM2mPlatform, ObserveTarget, PlatformEvent
 from .simulator import Bc26Simulator
 
 DOWNLINK_PATH = (19, 1, 0)
+UPLINK_PATH = (19, 0, 0)
+# The general case beside the /19 pair: an IPSO temperature Home Assistant reports, and an
+# IPSO light control the platform switches.
+TEMPERATURE_PATH = (3303, 0, 5700)
+LIGHT_PATH = (3311, 0, 5850)
+DEMO_OBJECTS: list[dict[str, Any]] = [
+    {"object": 3303, "instance": 0, "written": "", "reported": "5700", "name": "Temperature"},
+    {"object": 3311, "instance": 0, "written": "5850", "reported": "", "name": "Light"},
+]
 
 # The sample frame: a type byte, a counter, then a big-endian temperature in 0.1 °C.
 SAMPLE_SENSOR: dict[str, Any] = {
@@ -72,6 +83,42 @@ def _default(form: dict[str, Any], name: str) -> Any:
     raise KeyError(name)
 
 
+async def add_demo_objects(hass: HassProcess, entry_id: str) -> None:
+    """Declare the IPSO objects through "Declare an LwM2M object"; register with them."""
+    for number, answer in enumerate(DEMO_OBJECTS, start=1):
+        last = number == len(DEMO_OBJECTS)
+        result = await hass.subentry_flow(
+            entry_id, "lwm2m_object", [{**answer, "register_now": last}]
+        )
+        if result.get("type") != "create_entry":
+            raise RuntimeError(f"the object flow did not finish: {result}")
+
+
+async def add_report_automation(hass: HassProcess, entry_id: str) -> None:
+    """An automation, saved as the automation editor saves one: report the temperature."""
+    ids = await hass.entity_ids("bc26")
+    sensor = next(entity_id for unique_id, entity_id in ids.items() if "-decoded-" in unique_id)
+    automation = {
+        "alias": "Report the demo temperature to the platform",
+        "triggers": [{"trigger": "state", "entity_id": sensor, "not_to": "unavailable"}],
+        "actions": [
+            {
+                "action": "bc26.send",
+                "data": {
+                    "config_entry_id": entry_id,
+                    "object_id": TEMPERATURE_PATH[0],
+                    "instance_id": TEMPERATURE_PATH[1],
+                    "resource_id": TEMPERATURE_PATH[2],
+                    "data": f"{{{{ states('{sensor}') }}}}",
+                },
+                "continue_on_error": True,  # before the platform observes, the module refuses
+            }
+        ],
+        "mode": "queued",
+    }
+    await hass.post_json("/api/config/automation/config/bc26_demo_report", automation)
+
+
 async def add_sample_sensor(hass: HassProcess, entry_id: str) -> None:
     """Add the decoded temperature sensor through the "Add resource sensor" subentry flow."""
     result = await hass.subentry_flow(entry_id, "resource_sensor", [SAMPLE_SENSOR])
@@ -102,13 +149,25 @@ def _suggested(field: dict[str, Any]) -> Any:
 
 
 async def send_downlinks(platform: LwM2mPlatform, every: float) -> None:
-    """Write a sample frame to every registered module, every `every` seconds."""
+    """Every `every` seconds: a sample frame to /19/1/0, the light switched on /3311/0/5850."""
     counter = 0
     while True:
         await asyncio.sleep(every)
         if platform.registrations:
             await send_downlink(platform, sample_frame(counter), _print_platform, DOWNLINK_PATH)
+            if any(
+                LIGHT_PATH[:2] in _instances(reg.objects) for reg in platform.registrations.values()
+            ):
+                light = b"1" if counter % 2 else b"0"
+                await send_downlink(
+                    platform, light, _print_platform, LIGHT_PATH, content_format=TEXT
+                )
         counter += 1
+
+
+def _instances(links: tuple[str, ...]) -> set[tuple[int, ...]]:
+    """(3311, 0) for the registered link "/3311/0"."""
+    return {tuple(int(part) for part in link.strip("/").split("/")) for link in links}
 
 
 def _print_platform(line: str) -> None:
@@ -125,7 +184,12 @@ class DemoError(Exception):
 
 async def _start_platform(port: int) -> LwM2mPlatform:
     try:
-        return await LwM2mPlatform.start("127.0.0.1", port, on_event=_print_event)
+        return await LwM2mPlatform.start(
+            "127.0.0.1",
+            port,
+            observe=[UPLINK_PATH, ObserveTarget(TEMPERATURE_PATH, accept=TEXT)],
+            on_event=_print_event,
+        )
     except OSError as err:
         raise DemoError(
             f"UDP port {port} on 127.0.0.1 is not free for the LwM2M platform ({err.strerror});"
@@ -150,6 +214,8 @@ async def _set_up_module(hass: HassProcess, serial_path: str, platform_port: int
         print("adding the module through Home Assistant's config flow", flush=True)
         entry_id = await add_module(hass, serial_path, platform_port)
         await add_sample_sensor(hass, entry_id)
+        await add_demo_objects(hass, entry_id)
+        await add_report_automation(hass, entry_id)
         return
     for entry in entries:
         if await follow_platform_port(hass, entry["entry_id"], platform_port):

@@ -291,7 +291,7 @@ class HassProcess:
         if user_step_done:
             code = await self._login_flow(login)
         else:
-            result = await self._post_json(
+            result = await self.post_json(
                 "/api/onboarding/users",
                 {
                     "client_id": self.client_id,
@@ -306,7 +306,7 @@ class HassProcess:
         await self._fetch_token(code)
 
     async def _login_flow(self, login: Login) -> str:
-        flow = await self._post_json(
+        flow = await self.post_json(
             "/auth/login_flow",
             {
                 "client_id": self.client_id,
@@ -315,7 +315,7 @@ class HassProcess:
             },
             auth=False,
         )
-        result = await self._post_json(
+        result = await self.post_json(
             f"/auth/login_flow/{flow['flow_id']}",
             {"client_id": self.client_id, "username": login.username, "password": login.password},
             auth=False,
@@ -333,7 +333,8 @@ class HassProcess:
 
     # ------------------------------------------------------------------ REST calls
 
-    async def _post_json(self, path: str, payload: dict[str, Any], *, auth: bool = True) -> Any:
+    async def post_json(self, path: str, payload: dict[str, Any], *, auth: bool = True) -> Any:
+        """POST `payload` to `path` of the HTTP API (as the user logged in); its JSON answer."""
         headers = {"Authorization": f"Bearer {self._token}"} if auth else {}
         async with self._http.post(
             f"{self.base_url}{path}", json=payload, headers=headers
@@ -371,7 +372,7 @@ class HassProcess:
     ) -> Any:
         """Call an action (service); with `response`, return its response data."""
         query = "?return_response" if response else ""
-        return await self._post_json(f"/api/services/{domain}/{action}{query}", data)
+        return await self.post_json(f"/api/services/{domain}/{action}{query}", data)
 
     async def websocket_command(self, command: dict[str, Any]) -> Any:
         """Send one websocket API command and return its result."""
@@ -404,12 +405,12 @@ class HassProcess:
         An item is a dict of user input, or a callable taking the form and returning one.
         Returns the flow's final result.
         """
-        result = await self._post_json(start_path, start)
+        result = await self.post_json(start_path, start)
         for step in steps:
             if result.get("type") != "form":
                 raise HassError(f"flow ended early: {result}")
             user_input = step(result) if callable(step) else step
-            result = await self._post_json(f"{start_path}/{result['flow_id']}", user_input)
+            result = await self.post_json(f"{start_path}/{result['flow_id']}", user_input)
         return result
 
     async def config_flow(self, handler: str, steps: list[Any]) -> Any:
@@ -424,7 +425,7 @@ class HassProcess:
         Returns the flow's result, or None when cancelled.
         """
         path = "/api/config/config_entries/flow"
-        form = await self._post_json(path, {"handler": domain, "entry_id": entry_id})
+        form = await self.post_json(path, {"handler": domain, "entry_id": entry_id})
         user_input = answer(form)
         if user_input is None:
             headers = {"Authorization": f"Bearer {self._token}"}
@@ -432,7 +433,7 @@ class HassProcess:
             async with self._http.delete(url, headers=headers) as response:
                 response.raise_for_status()
             return None
-        return await self._post_json(f"{path}/{form['flow_id']}", user_input)
+        return await self.post_json(f"{path}/{form['flow_id']}", user_input)
 
     async def subentry_flow(self, entry_id: str, subentry_type: str, steps: list[Any]) -> Any:
         """Run a config subentry flow ("Add ...") of a config entry through the UI's API."""

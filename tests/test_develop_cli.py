@@ -26,6 +26,9 @@ ROOT = Path(__file__).parent.parent
 WAIT = 120.0  # Home Assistant's first start on a loaded machine
 UPLINK_HEX = "68656C6C6F"  # "hello"
 
+# The demo module reports on /19/0/0 and /3303/0/5700: a send names its resource.
+UPLINK_IDS = {"object_id": 19, "instance_id": 0, "resource_id": 0}
+
 
 def _free_port(kind: socket.SocketKind) -> int:
     with socket.socket(socket.AF_INET, kind) as probe:
@@ -160,13 +163,24 @@ async def _check_first_run(demo: Demo, config: Path, port: int) -> None:
     await demo.wait_line(lambda line: line.startswith("platform: registered 8669"))
     await demo.wait_line(lambda line: line.startswith("platform: observed 8669"))
     await demo.wait_line(lambda line: re.match(r"platform: downlink \d+ /19/1/0 4 bytes", line))
+    # The general case too: an IPSO light the platform switches (text/plain), and the
+    # decoded temperature Home Assistant reports on an IPSO resource through an automation.
+    await demo.wait_line(
+        lambda line: re.match(
+            r"platform: downlink \d+ /3311/0/5850 text 1 bytes: 3[01] -> 2.04", line
+        )
+    )
+    await demo.wait_line(
+        lambda line: re.match(r"platform: uplink \d+ /3303/0/5700 NON seq \d+ text 4 bytes", line)
+    )
     client = await _api(config, port)
     try:
         entries = await client.get_json("/api/config/config_entries/entry")
         # Nothing failed to set up (no red card): every entry loaded, the module's too.
         assert {entry["state"] for entry in entries} == {"loaded"}
         (entry_id,) = [entry["entry_id"] for entry in entries if entry["domain"] == "bc26"]
-        await client.call_action("bc26", "send", {"config_entry_id": entry_id, "data": "hello"})
+        hello = {"config_entry_id": entry_id, "data": "hello", **UPLINK_IDS}
+        await client.call_action("bc26", "send", hello)
         await demo.wait_line(
             lambda line: line.startswith("platform: uplink") and UPLINK_HEX in line
         )
