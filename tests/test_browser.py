@@ -4,7 +4,8 @@ A real `hass` (bc26sim.hass_process), two virtual BC26s on pseudo-terminals and 
 local LwM2M platform; Debian's chromium driven by Playwright (its own browsers are
 never downloaded). The walk: log in; the config flow's two steps, each with a wrong
 and then a right answer; the integration page; the options and reconfigure dialogs;
-*Add resource sensor*; Developer tools → Actions with `bc26.send`; the device page;
+*Add resource sensor*; Developer tools → Actions with `bc26.send`; *Declare an LwM2M
+object*, with a wrong and then a right list of resources; the device page;
 the repair issue of a second module given a wrong server port, fixed through its
 dialog. Every page is checked for "Translation error" and raw translation keys,
 the module's entities for values, the browser console for errors the integration
@@ -337,6 +338,28 @@ async def _add_resource_sensor(ui: Ui) -> str:
     return text
 
 
+async def _declare_object(ui: Ui, stage: Stage) -> None:
+    """An IPSO temperature Home Assistant reports, declared through the form; a refused list."""
+    before = stage.platform.registrations[IMEI]
+    await _entry_menu(ui, "Declare an LwM2M object")
+    page = ui.page
+    await page.get_by_role("spinbutton", name="Object").fill("3303")
+    await page.get_by_role("textbox", name="Resources the platform writes").fill("57x")
+    await page.get_by_role("textbox", name="Resources Home Assistant reports").fill("5700")
+    await page.get_by_role("textbox", name="Name").fill("Temperature")
+    await ui.check("lwm2m-object")
+    await ui.button("Submit")
+    await ui.see("Enter resource IDs (whole numbers from 0 to 65535) separated by commas.")
+    await ui.check("lwm2m-object-refused")
+    await page.get_by_role("textbox", name="Resources the platform writes").fill("")
+    await ui.button("Submit")
+    await ui.see(re.compile("Success|Name and assign"))
+    await ui.button(FINISH)
+    async with asyncio.timeout(60):  # "register again now" was on
+        registration = await stage.platform.wait_registered(IMEI, newer_than=before)
+    assert "/3303/0" in registration.objects
+
+
 async def _developer_tools_send(ui: Ui, stage: Stage) -> None:
     """Developer tools → Actions: bc26.send's form, then a confirmable send in YAML."""
     entry_id = next(
@@ -427,6 +450,7 @@ async def test_a_user_walks_the_integrations_pages(ui: Ui, stage: Stage) -> None
     await _options_and_reconfigure(ui)
     await _add_resource_sensor(ui)
     await _developer_tools_send(ui, stage)
+    await _declare_object(ui, stage)
     device = await _device_page(ui, stage)
     assert "BC26" in device.splitlines()  # the model, not ATI's Quectel_BC26
     assert "Quectel_BC26" not in device

@@ -8,6 +8,7 @@ real CoAP and what Home Assistant shows.
 from __future__ import annotations
 
 import asyncio
+import struct
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER
@@ -17,7 +18,8 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 import pytest
 
-from bc26sim.platform.server import ClientRegistration
+from bc26sim import tlv
+from bc26sim.platform.server import OPAQUE, TEXT, TLV, ClientRegistration
 from custom_components.bc26.const import (
     CONF_DATA_MODE,
     CONF_DEREGISTER_ON_UNLOAD,
@@ -288,3 +290,57 @@ async def test_entries_made_before_objects_were_subentries_get_the_pair(
     )
     assert objects == ["19/0", "19/1"]
     assert rig.entry.minor_version == 2
+
+
+@pytest.mark.parametrize(
+    ("content_format", "written", "shown"),
+    [
+        (TEXT, b"21.5", "21.5"),  # text/plain: the characters, as Leshan's TEXT writes them
+        (OPAQUE, b"\x00\xd7", "00D7"),  # opaque: the bytes
+        (TLV, tlv.encode_resources([(5700, struct.pack(">d", 21.5))]), "4035800000000000"),
+    ],
+)
+async def test_every_content_format_a_platform_writes_reaches_the_sensor(
+    rig: Rig, content_format: int, written: bytes, shown: str
+) -> None:
+    """What the module passes on for each format (the simulator's decision, see lwm2m.py)."""
+    before = rig.platform.registrations[ENDPOINT]
+    await _declare(rig, _object(3303, written="5700"))
+    await _registered_again(rig, before)
+    reply = await rig.platform.write(ENDPOINT, TEMPERATURE, written, content_format=content_format)
+    assert reply.code == "2.04"
+    entity_id = er.async_get(rig.hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{IMEI}-resource-3303-0-5700"
+    )
+    assert entity_id is not None
+    await until(lambda: rig.hass.states.get(entity_id).state == shown)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("accept", "sent", "received"),
+    [
+        (TEXT, {"data": "21.5"}, b"21.5"),
+        (OPAQUE, {"data": "00D7", "encoding": "hex"}, b"\x00\xd7"),
+        (
+            TLV,
+            {"data": struct.pack(">d", 21.5).hex(), "encoding": "hex"},
+            tlv.encode_resources([(5700, struct.pack(">d", 21.5))]),
+        ),
+    ],
+)
+async def test_a_send_reaches_an_observer_in_the_format_it_asked_for(
+    rig: Rig, accept: int, sent: dict[str, str], received: bytes
+) -> None:
+    """Home Assistant sends the value's bytes; the module wraps them as the observer asked."""
+    before = rig.platform.registrations[ENDPOINT]
+    await _declare(rig, _object(3303, reported="5700"))
+    await _registered_again(rig, before)
+    assert (await rig.platform.observe(ENDPOINT, TEMPERATURE, accept=accept)).ok
+    await until(lambda: TEMPERATURE in rig.session.resources.observed)
+    assert await _send(rig.hass, rig.entry.entry_id, **sent, **_ids(TEMPERATURE)) == {
+        "status": "sent"
+    }
+    async with asyncio.timeout(WAIT):
+        uplink = await rig.platform.wait_uplink(lambda u: u.path == TEMPERATURE)
+    assert uplink.payload == received
+    assert uplink.content_format == accept
