@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bc26sim import Bc26Simulator
 from bc26sim.lwm2m import Lwm2mClient
-from bc26sim.platform import LwM2mPlatform
+from bc26sim.platform import LwM2mPlatform, ObserveTarget
 from bc26sim.threaded import SimulatorThread
 from custom_components.bc26.const import (
     DATA_MODE_DIRECT_PUSH,
@@ -102,11 +102,19 @@ def ha2_subentries() -> list[ConfigSubentryData]:
 
 
 @pytest.fixture
+def ha2_observe() -> list[ObserveTarget]:
+    """What the platform observes after every registration; tests override this fixture."""
+    return [ObserveTarget(UPLINK)]
+
+
+@pytest.fixture
 async def lwm2m_bc26(
-    socket_enabled: None, tmp_path: Path
+    socket_enabled: None, tmp_path: Path, ha2_observe: list[ObserveTarget]
 ) -> AsyncIterator[tuple[Bc26Simulator, LwM2mPlatform]]:
     """The local platform and a virtual BC26 with the real LwM2M client, on a pty."""
-    platform = await LwM2mPlatform.start("127.0.0.1", 0, time_scale=NETWORK_SCALE)
+    platform = await LwM2mPlatform.start(
+        "127.0.0.1", 0, time_scale=NETWORK_SCALE, observe=ha2_observe
+    )
     simulator = Bc26Simulator(
         imei=IMEI, time_scale=NETWORK_SCALE, network=Lwm2mClient(time_scale=NETWORK_SCALE)
     )

@@ -98,7 +98,9 @@ async def test_an_object_declared_in_the_ui_is_written_by_the_platform_and_shown
     assert 'AT+QLWADDOBJ=3311,0,1,"5850"' in rig.sim.commands
     assert (await rig.platform.write(ENDPOINT, LIGHT, b"1")).code == "2.04"
     registry = er.async_get(rig.hass)
-    entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{IMEI}-resource-3311-0-5850")
+    unique_id = f"{IMEI}-resource-3311-0-5850"
+    await until(lambda: registry.async_get_entity_id("sensor", DOMAIN, unique_id) is not None)
+    entity_id = registry.async_get_entity_id("sensor", DOMAIN, unique_id)
     assert entity_id is not None
     await until(lambda: rig.hass.states.get(entity_id).state == "1")  # type: ignore[union-attr]
     event_id = registry.async_get_entity_id("event", DOMAIN, f"{IMEI}-downlink")
@@ -272,11 +274,13 @@ async def test_buffered_writes_go_to_the_one_writable_resource(rig: Rig) -> None
     )
     for payload in (b"1", b"0", b"1"):
         assert (await rig.platform.write(ENDPOINT, LIGHT, payload)).code == "2.04"
-    registry = er.async_get(rig.hass)
-    entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{IMEI}-resource-3311-0-5850")
-    assert entity_id is not None
     await until(lambda: len(received) == 3)
     assert received == [(LIGHT, b"1"), (LIGHT, b"0"), (LIGHT, b"1")]
+    registry = er.async_get(rig.hass)
+    unique_id = f"{IMEI}-resource-3311-0-5850"
+    await until(lambda: registry.async_get_entity_id("sensor", DOMAIN, unique_id) is not None)
+    entity_id = registry.async_get_entity_id("sensor", DOMAIN, unique_id)
+    assert entity_id is not None
     assert rig.hass.states.get(entity_id).state == "1"  # type: ignore[union-attr]
 
 

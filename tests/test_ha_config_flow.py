@@ -25,6 +25,8 @@ from custom_components.bc26.const import (
     CONF_ENDPOINT,
     CONF_POLL_INTERVAL,
     CONF_PORT,
+    CONF_QUEUE_AGE,
+    CONF_QUEUE_SIZE,
     CONF_SERVER,
     CONF_SERVER_PORT,
     DATA_MODE_BUFFER_ACCESS,
@@ -110,6 +112,8 @@ async def test_user_flow_creates_entry_and_registers(
         CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
         CONF_POLL_INTERVAL: 300,
         CONF_CHECK_INTERVAL: 3600,
+        CONF_QUEUE_SIZE: 100,
+        CONF_QUEUE_AGE: 86400,
         CONF_DEREGISTER_ON_UNLOAD: True,
     }
     await hass.async_block_till_done()
@@ -336,6 +340,8 @@ async def test_options_flow_saves_and_reloads(
             CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
             CONF_POLL_INTERVAL: 120,
             CONF_CHECK_INTERVAL: 600.0,
+            CONF_QUEUE_SIZE: 50.0,
+            CONF_QUEUE_AGE: 3600,
             CONF_DEREGISTER_ON_UNLOAD: False,
         },
     )
@@ -344,6 +350,8 @@ async def test_options_flow_saves_and_reloads(
         CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
         CONF_POLL_INTERVAL: 120,
         CONF_CHECK_INTERVAL: 600,
+        CONF_QUEUE_SIZE: 50,
+        CONF_QUEUE_AGE: 3600,
         CONF_DEREGISTER_ON_UNLOAD: False,
     }
     await hass.async_block_till_done()
@@ -351,6 +359,8 @@ async def test_options_flow_saves_and_reloads(
     assert reloaded is not coordinator
     await until(lambda: reloaded.registered)
     assert reloaded.data_mode == 1
+    outbox = config_entry.runtime_data.forwarder.outbox
+    assert (outbox.limit, outbox.max_age) == (50, 3600)
 
 
 async def test_options_flow_below_the_minimum_interval_is_refused(
@@ -400,6 +410,64 @@ async def test_options_flow_refuses_intervals_it_cannot_keep(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
     assert CONF_CHECK_INTERVAL not in config_entry.options  # nothing saved
+    assert config_entry.runtime_data.session is coordinator
+
+
+@pytest.mark.parametrize(
+    ("size", "age", "errors"),
+    [
+        (10.5, 86400, {CONF_QUEUE_SIZE: "invalid_queue_size"}),
+        (100, 3600.5, {CONF_QUEUE_AGE: "invalid_queue_age"}),
+    ],
+)
+async def test_options_flow_refuses_outbox_limits_it_cannot_keep(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    config_entry: MockConfigEntry,
+    size: float,
+    age: float,
+    errors: dict[str, str],
+) -> None:
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
+            CONF_POLL_INTERVAL: 300,
+            CONF_CHECK_INTERVAL: 3600,
+            CONF_QUEUE_SIZE: size,
+            CONF_QUEUE_AGE: age,
+            CONF_DEREGISTER_ON_UNLOAD: True,
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert CONF_QUEUE_SIZE not in config_entry.options  # nothing saved
+    assert config_entry.runtime_data.session is coordinator
+
+
+@pytest.mark.parametrize(("size", "age"), [(0, 86400), (1001, 86400), (100, 59), (100, 31 * 86400)])
+async def test_options_flow_outbox_limits_out_of_range_are_refused(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    config_entry: MockConfigEntry,
+    size: float,
+    age: float,
+) -> None:
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
+                CONF_POLL_INTERVAL: 300,
+                CONF_CHECK_INTERVAL: 3600,
+                CONF_QUEUE_SIZE: size,
+                CONF_QUEUE_AGE: age,
+                CONF_DEREGISTER_ON_UNLOAD: True,
+            },
+        )
+    assert CONF_QUEUE_SIZE not in config_entry.options
     assert config_entry.runtime_data.session is coordinator
 
 

@@ -130,11 +130,14 @@ class Bc26Coordinator:
         self.timing = timing
         self.declared = configured_table(config_entry)  # what the module declares now
         self.data_mode = DATA_MODES[config_entry.options.get(CONF_DATA_MODE, DEFAULT_DATA_MODE)]
-        self.resources = Resources(hass.loop.call_soon, self._async_notify)
+        self.resources = Resources(hass.loop.call_soon, self.async_notify)
         self.registrations = RegistrationLog(hass, config_entry, timing.failures_before_issue)
         self.connected = True
         self.state = RegistrationState.NOT_REGISTERED
         self.con_status: ConStatus | None = None
+        # A confirmable send's result went with the port: the module is asked for it
+        # once it is back, before its context (and the answer) goes.
+        self.con_unresolved = False
         self.link = LinkStatus()
         self.server_address: str | None = None  # what the server's name resolved to
         self._modem = modem
@@ -181,7 +184,7 @@ class Bc26Coordinator:
         """Note the status of the last confirmable send."""
         if status != self.con_status:
             self.con_status = status
-            self._async_notify()
+            self.async_notify()
 
     async def async_reregister(self) -> None:
         """Register again from scratch, with the objects configured now; wait for it."""
@@ -338,6 +341,11 @@ class Bc26Coordinator:
             # AT+QLWSERV takes an address: resolved every attempt, a platform may move.
             address = self.server_address = await async_resolve(data[CONF_SERVER])
             await modem.probe()
+            if self.con_unresolved:
+                status = await modem.settled_con_status()
+                self.con_unresolved = False
+                self.record_con_status(status)
+                self.async_notify()
             await self._async_deregister_quickly()
             await self._buffer.read(modem)
             await modem.delete_context()
@@ -402,13 +410,13 @@ class Bc26Coordinator:
         except (ModemTimeoutError, ModemRebootedError) as err:
             self._async_unanswered(err)
             self.link = LinkStatus()
-            self._async_notify()
+            self.async_notify()
             return min(POLL_RETRY, interval)
         self._unanswered = 0
         self.link = link
         if link.con_status is not None:  # kept when the module refuses the query
             self.con_status = link.con_status
-        self._async_notify()
+        self.async_notify()
         return interval
 
     async def _async_drain(self) -> None:
@@ -439,7 +447,7 @@ class Bc26Coordinator:
         async_register_device(self.hass, self.config_entry, identity)  # firmware may be new
         self.connected = True
         LOGGER.info("The BC26 on %s is available again", self._port)
-        self._async_notify()
+        self.async_notify()
 
     async def _async_wait(self, delay: float) -> None:
         """Sleep up to `delay` seconds; a URC or the port wakes the session earlier."""
@@ -456,16 +464,17 @@ class Bc26Coordinator:
     def _async_set_state(self, state: RegistrationState) -> None:
         if state is not self.state:
             self.state = state
-            self._async_notify()
+            self.async_notify()
 
     @callback
     def _async_set_unregistered(self) -> None:
         self.resources.forget_observed()
         self.state = RegistrationState.NOT_REGISTERED
-        self._async_notify()
+        self.async_notify()
 
     @callback
-    def _async_notify(self) -> None:
+    def async_notify(self) -> None:
+        """Tell every listener that what the session shows changed."""
         for update_callback in list(self._listeners):
             update_callback()
 
@@ -493,10 +502,10 @@ class Bc26Coordinator:
                 self.async_suspect("the SIM became ready (a restart?)")
             case NetworkRegistrationChanged(status=status):
                 self.link = dataclasses.replace(self.link, network=status)
-                self._async_notify()
+                self.async_notify()
             case IpAddressAssigned(address=address):
                 self.link = dataclasses.replace(self.link, ip_address=address)
-                self._async_notify()
+                self.async_notify()
                 self.async_suspect("a new IP address (a restart?)")
             case _:
                 LOGGER.debug("Unsolicited: %s", event)
