@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.core import HomeAssistant
@@ -20,9 +21,7 @@ from bc26sim import Bc26Simulator
 from bc26sim.lwm2m import Lwm2mClient
 from bc26sim.platform import LwM2mPlatform, ObserveTarget
 from bc26sim.threaded import SimulatorThread
-from custom_components.bc26.const import (
-    DATA_MODE_DIRECT_PUSH,
-)
+from custom_components.bc26.const import DATA_MODE_DIRECT_PUSH, DOMAIN
 from custom_components.bc26.coordinator import Bc26Coordinator
 from custom_components.bc26.timing import SESSION_TIMING, SessionTiming
 from custom_components.bc26.uplink import SendQueue
@@ -75,6 +74,17 @@ class Rig:
                 and self.session.link.signal_dbm is not None
             )
         )
+
+
+async def call_send(hass: HomeAssistant, entry_id: str, **fields: Any) -> dict[str, Any] | None:
+    """bc26.send with `fields`, waiting for its response."""
+    return await hass.services.async_call(
+        DOMAIN,
+        "send",
+        {"config_entry_id": entry_id, **fields},
+        blocking=True,
+        return_response=True,
+    )
 
 
 @pytest.fixture

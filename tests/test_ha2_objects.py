@@ -32,7 +32,7 @@ from custom_components.bc26.const import (
 from custom_components.bc26.modem import ResourcePath
 from custom_components.bc26.resources import MAX_INSTANCES, Phase
 
-from .ha2_fixtures import ENDPOINT, Rig
+from .ha2_fixtures import ENDPOINT, Rig, call_send as _send
 from .ha_fixtures import IMEI, WAIT, until
 
 TEMPERATURE = ResourcePath(3303, 0, 5700)
@@ -66,16 +66,6 @@ async def _registered_again(rig: Rig, before: ClientRegistration) -> ClientRegis
         registration = await rig.platform.wait_registered(ENDPOINT, newer_than=before)
     await rig.ready()
     return registration
-
-
-async def _send(hass: HomeAssistant, entry_id: str, **fields: Any) -> dict[str, Any] | None:
-    return await hass.services.async_call(
-        DOMAIN,
-        "send",
-        {"config_entry_id": entry_id, **fields},
-        blocking=True,
-        return_response=True,
-    )
 
 
 def _ids(path: ResourcePath) -> dict[str, int]:
