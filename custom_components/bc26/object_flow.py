@@ -32,6 +32,7 @@ from .resources import (
     check_table,
     declarations_of,
 )
+from .selectors import whole_number
 from .subentry_form import Checked, FormSubentryFlow, Saved
 
 CONF_OBJECT = "object"
@@ -41,9 +42,7 @@ CONF_REPORTED = "reported"
 CONF_REGISTER_NOW = "register_now"
 
 _ID_LIST = re.compile(r"[\s,;]+")
-_NUMBER = selector.NumberSelector(
-    selector.NumberSelectorConfig(min=0, max=MAX_ID, step=1, mode=selector.NumberSelectorMode.BOX)
-)
+_NUMBER = whole_number(0, MAX_ID)
 _SCHEMA = vol.Schema(
     {
         vol.Required(CONF_OBJECT): _NUMBER,

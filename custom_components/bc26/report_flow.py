@@ -56,22 +56,11 @@ from .reporting import (
     payload_of,
 )
 from .resources import Declaration, Direction, TableError, check_table
+from .selectors import seconds
 from .subentry_form import Checked, FormSubentryFlow, Saved
 
 CONF_DECLARE = "declare"
 MAX_SECONDS = 86400
-
-
-def _seconds(minimum: float) -> selector.NumberSelector:
-    return selector.NumberSelector(
-        selector.NumberSelectorConfig(
-            min=minimum,
-            max=MAX_SECONDS,
-            step=1,
-            unit_of_measurement="s",
-            mode=selector.NumberSelectorMode.BOX,
-        )
-    )
 
 
 def _schema(paths: list[str]) -> vol.Schema:
@@ -100,13 +89,13 @@ def _schema(paths: list[str]) -> vol.Schema:
                 selector.TextSelectorConfig(multiline=True)
             ),
             vol.Required(CONF_CONFIRMABLE, default=False): selector.BooleanSelector(),
-            vol.Required(CONF_MIN_INTERVAL, default=10): _seconds(0),
+            vol.Required(CONF_MIN_INTERVAL, default=10): seconds(0, MAX_SECONDS),
             vol.Optional(CONF_DEADBAND): selector.NumberSelector(
                 selector.NumberSelectorConfig(
                     min=0, step="any", mode=selector.NumberSelectorMode.BOX
                 )
             ),
-            vol.Required(CONF_HEARTBEAT, default=0): _seconds(0),
+            vol.Required(CONF_HEARTBEAT, default=0): seconds(0, MAX_SECONDS),
             vol.Required(CONF_KEEP_HISTORY, default=False): selector.BooleanSelector(),
         }
     )
