@@ -446,6 +446,22 @@ async def test_a_confirmable_result_lost_with_the_port_is_asked_for(
     assert arrived(rig.platform, UPLINK) == ([b"once", b"once"] if resent else [b"once"])
 
 
+async def test_unloading_lets_a_confirmable_uplink_on_its_way_finish(rig: Rig) -> None:
+    """Acknowledged during the unload: it is out of the outbox, not sent again after."""
+    rig.platform.con_policy = "ignore"
+    await queue_send(rig, "once", confirmable=True)
+    await arrive(rig.platform, 1, UPLINK)  # on its way: the platform has not answered yet
+    unloading = asyncio.ensure_future(rig.hass.config_entries.async_unload(rig.entry.entry_id))
+    await asyncio.sleep(0.1)
+    rig.platform.con_policy = "ack"  # the module's retransmission is acknowledged
+    assert await unloading
+    assert await rig.hass.config_entries.async_setup(rig.entry.entry_id)
+    await rig.ready()
+    await settle(rig)
+    await asyncio.sleep(0.3)
+    assert arrived(rig.platform, UPLINK) == [b"once"]
+
+
 @OBSERVED
 async def test_without_history_only_the_latest_value_waits(rig: Rig) -> None:
     set_value(rig.hass, "0")
