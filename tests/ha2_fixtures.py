@@ -14,6 +14,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -74,6 +75,15 @@ class Rig:
                 and self.session.link.signal_dbm is not None
             )
         )
+
+
+async def entity_of(hass: HomeAssistant, domain: str, unique_id: str) -> str:
+    """The entity id of `unique_id`, once the entity is added (a new path's sensor comes later)."""
+    registry = er.async_get(hass)
+    await until(lambda: registry.async_get_entity_id(domain, DOMAIN, unique_id) is not None)
+    entity_id = registry.async_get_entity_id(domain, DOMAIN, unique_id)
+    assert entity_id is not None
+    return entity_id
 
 
 async def call_send(hass: HomeAssistant, entry_id: str, **fields: Any) -> dict[str, Any] | None:
