@@ -55,7 +55,7 @@ from custom_components.bc26.reporting import (
     CONF_SCALE,
 )
 
-from .ha2_fixtures import ENDPOINT, NETWORK_SCALE, UPLINK, Rig
+from .ha2_fixtures import ENDPOINT, NETWORK_SCALE, UPLINK, Rig, call_send
 from .ha_fixtures import IMEI, SLUG, WAIT, until
 
 README = Path(__file__).parent.parent / "README.md"
@@ -155,21 +155,10 @@ def waiting(hass: HomeAssistant) -> int:
 
 
 async def queue_send(rig: Rig, data: str, **fields: Any) -> Any:
-    """bc26.send with delivery "queue" on /19/0/0; returns the response."""
-    return await rig.hass.services.async_call(
-        DOMAIN,
-        "send",
-        {
-            "config_entry_id": rig.entry.entry_id,
-            "data": data,
-            "object_id": 19,
-            "instance_id": 0,
-            "resource_id": 0,
-            "delivery": "queue",
-            **fields,
-        },
-        blocking=True,
-        return_response=True,
+    """bc26.send with delivery "queue" (on /19/0/0 unless `fields` say); returns the response."""
+    ids = {"object_id": 19, "instance_id": 0, "resource_id": 0}
+    return await call_send(
+        rig.hass, rig.entry.entry_id, data=data, delivery="queue", **{**ids, **fields}
     )
 
 
@@ -457,6 +446,22 @@ async def test_a_confirmable_result_lost_with_the_port_is_asked_for(
     assert arrived(rig.platform, UPLINK) == ([b"once", b"once"] if resent else [b"once"])
 
 
+async def test_unloading_lets_a_confirmable_uplink_on_its_way_finish(rig: Rig) -> None:
+    """Acknowledged during the unload: it is out of the outbox, not sent again after."""
+    rig.platform.con_policy = "ignore"
+    await queue_send(rig, "once", confirmable=True)
+    await arrive(rig.platform, 1, UPLINK)  # on its way: the platform has not answered yet
+    unloading = asyncio.ensure_future(rig.hass.config_entries.async_unload(rig.entry.entry_id))
+    await asyncio.sleep(0.1)
+    rig.platform.con_policy = "ack"  # the module's retransmission is acknowledged
+    assert await unloading
+    assert await rig.hass.config_entries.async_setup(rig.entry.entry_id)
+    await rig.ready()
+    await settle(rig)
+    await asyncio.sleep(0.3)
+    assert arrived(rig.platform, UPLINK) == [b"once"]
+
+
 @OBSERVED
 async def test_without_history_only_the_latest_value_waits(rig: Rig) -> None:
     set_value(rig.hass, "0")
@@ -566,20 +571,7 @@ async def test_a_full_outbox_refuses_new_uplinks_and_says_so(rig: Rig) -> None:
     assert state is not None
     assert state.attributes["refused_full"] == 1  # 4 found the outbox full
     with pytest.raises(ServiceValidationError) as refused:
-        await hass.services.async_call(
-            DOMAIN,
-            "send",
-            {
-                "config_entry_id": rig.entry.entry_id,
-                "data": "x",
-                "object_id": 19,
-                "instance_id": 0,
-                "resource_id": 0,
-                "delivery": "queue",
-            },
-            blocking=True,
-            return_response=True,
-        )
+        await queue_send(rig, "x")
     assert refused.value.translation_key == "outbox_full"
     assert "3 uplinks" in str(refused.value)
     await observe(rig)
@@ -660,20 +652,7 @@ async def test_the_readme_examples_send_what_it_says(
 
 
 async def test_a_queued_send_returns_queued_and_goes_when_observed(rig: Rig) -> None:
-    response = await rig.hass.services.async_call(
-        DOMAIN,
-        "send",
-        {
-            "config_entry_id": rig.entry.entry_id,
-            "data": "queued",
-            "object_id": 3303,
-            "instance_id": 0,
-            "resource_id": 5700,
-            "delivery": "queue",
-        },
-        blocking=True,
-        return_response=True,
-    )
+    response = await queue_send(rig, "queued", object_id=3303, resource_id=5700)
     assert response == {"status": "queued"}
     assert waiting(rig.hass) == 1
     await observe(rig)
@@ -682,18 +661,7 @@ async def test_a_queued_send_returns_queued_and_goes_when_observed(rig: Rig) -> 
 
 async def test_a_queued_send_with_bad_data_is_refused_and_never_queued(rig: Rig) -> None:
     with pytest.raises(ServiceValidationError) as refused:
-        await rig.hass.services.async_call(
-            DOMAIN,
-            "send",
-            {
-                "config_entry_id": rig.entry.entry_id,
-                "data": "0g",
-                "encoding": "hex",
-                "delivery": "queue",
-            },
-            blocking=True,
-            return_response=True,
-        )
+        await queue_send(rig, "0g", encoding="hex")
     assert refused.value.translation_key == "invalid_hex"
     assert waiting(rig.hass) == 0
 

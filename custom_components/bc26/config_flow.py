@@ -66,6 +66,7 @@ from .object_flow import (
     entry_declarations,
 )
 from .report_flow import ReportSubentryFlow
+from .selectors import seconds, whole_number
 from .subentry_flow import ResourceSensorSubentryFlow
 from .timing import session_timing
 
@@ -74,9 +75,7 @@ BAUDRATE_SELECTOR = selector.SelectSelector(
         options=[str(rate) for rate in BAUDRATES], mode=selector.SelectSelectorMode.DROPDOWN
     )
 )
-SERVER_PORT_SELECTOR = selector.NumberSelector(
-    selector.NumberSelectorConfig(min=1, max=65535, step=1, mode=selector.NumberSelectorMode.BOX)
-)
+SERVER_PORT_SELECTOR = whole_number(1, 65535)
 DATA_MODE_SELECTOR = selector.SelectSelector(
     selector.SelectSelectorConfig(
         options=list(DATA_MODES),
@@ -87,38 +86,10 @@ DATA_MODE_SELECTOR = selector.SelectSelector(
 OPTIONS_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_DATA_MODE): DATA_MODE_SELECTOR,
-        vol.Required(CONF_POLL_INTERVAL): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=MIN_POLL_INTERVAL,
-                max=MAX_POLL_INTERVAL,
-                step=1,
-                unit_of_measurement="s",
-                mode=selector.NumberSelectorMode.BOX,
-            )
-        ),
-        vol.Required(CONF_CHECK_INTERVAL): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=0,
-                max=MAX_CHECK_INTERVAL,
-                step=1,
-                unit_of_measurement="s",
-                mode=selector.NumberSelectorMode.BOX,
-            )
-        ),
-        vol.Optional(CONF_QUEUE_SIZE): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=1, max=MAX_QUEUE_SIZE, step=1, mode=selector.NumberSelectorMode.BOX
-            )
-        ),
-        vol.Optional(CONF_QUEUE_AGE): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=MIN_QUEUE_AGE,
-                max=MAX_QUEUE_AGE,
-                step=1,
-                unit_of_measurement="s",
-                mode=selector.NumberSelectorMode.BOX,
-            )
-        ),
+        vol.Required(CONF_POLL_INTERVAL): seconds(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
+        vol.Required(CONF_CHECK_INTERVAL): seconds(0, MAX_CHECK_INTERVAL),
+        vol.Optional(CONF_QUEUE_SIZE): whole_number(1, MAX_QUEUE_SIZE),
+        vol.Optional(CONF_QUEUE_AGE): seconds(MIN_QUEUE_AGE, MAX_QUEUE_AGE),
         vol.Required(CONF_DEREGISTER_ON_UNLOAD): selector.BooleanSelector(),
     }
 )

@@ -82,6 +82,8 @@ class Forwarder:
         self._unsure: Waiting | None = None
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._stopping = False
+        self._sending = False  # an uplink is on its way
         self.sent = 0
 
     async def async_load(self) -> None:
@@ -96,10 +98,14 @@ class Forwarder:
         self._task = start_task(self._run(), "bc26 forwarder")
 
     async def async_stop(self) -> None:
-        """Stop forwarding and save what waits."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stop forwarding (an uplink on its way may finish, briefly) and save what waits."""
+        task = self._task
+        if task is not None:
+            self._stopping = True
+            if self._sending:
+                await asyncio.wait({task}, timeout=self._timing.stop_grace)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await self._store.async_save(self._data())
 
     def put(self, uplink: Uplink, key: str | None = None, source: str = "action") -> None:
@@ -144,7 +150,7 @@ class Forwarder:
         )
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self._settle_unsure()
             for expired in self.outbox.expire(time.time()):
                 _LOGGER.warning(
@@ -155,8 +161,13 @@ class Forwarder:
             waiting = self.outbox.next_ready(self._ready)
             if waiting is None:
                 await self._sleep()
-            elif not await self._forward(waiting):
-                return
+                continue
+            self._sending = True
+            try:
+                if not await self._forward(waiting):
+                    return
+            finally:
+                self._sending = False
 
     async def _settle_unsure(self) -> None:
         """Out of the outbox if the module says the platform acknowledged it; else it goes again."""

@@ -18,8 +18,6 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
     ConfigSubentry,
-    ConfigSubentryFlow,
-    SubentryFlowResult,
 )
 from homeassistant.const import (
     CONF_ENTITY_ID,
@@ -58,21 +56,11 @@ from .reporting import (
     payload_of,
 )
 from .resources import Declaration, Direction, TableError, check_table
+from .selectors import seconds
+from .subentry_form import Checked, FormSubentryFlow, Saved
 
 CONF_DECLARE = "declare"
 MAX_SECONDS = 86400
-
-
-def _seconds(minimum: float) -> selector.NumberSelector:
-    return selector.NumberSelector(
-        selector.NumberSelectorConfig(
-            min=minimum,
-            max=MAX_SECONDS,
-            step=1,
-            unit_of_measurement="s",
-            mode=selector.NumberSelectorMode.BOX,
-        )
-    )
 
 
 def _schema(paths: list[str]) -> vol.Schema:
@@ -101,59 +89,30 @@ def _schema(paths: list[str]) -> vol.Schema:
                 selector.TextSelectorConfig(multiline=True)
             ),
             vol.Required(CONF_CONFIRMABLE, default=False): selector.BooleanSelector(),
-            vol.Required(CONF_MIN_INTERVAL, default=10): _seconds(0),
+            vol.Required(CONF_MIN_INTERVAL, default=10): seconds(0, MAX_SECONDS),
             vol.Optional(CONF_DEADBAND): selector.NumberSelector(
                 selector.NumberSelectorConfig(
                     min=0, step="any", mode=selector.NumberSelectorMode.BOX
                 )
             ),
-            vol.Required(CONF_HEARTBEAT, default=0): _seconds(0),
+            vol.Required(CONF_HEARTBEAT, default=0): seconds(0, MAX_SECONDS),
             vol.Required(CONF_KEEP_HISTORY, default=False): selector.BooleanSelector(),
         }
     )
 
 
-class ReportSubentryFlow(ConfigSubentryFlow):
+class ReportSubentryFlow(FormSubentryFlow):
     """Report an entity, change how, or (from the entry's page) stop reporting it."""
 
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """The entity, the resource, the encoding and when to report."""
-        errors, placeholders, data = self._validate(user_input, None)
-        if data is not None and not errors:
-            self._declare(data)
-            title = f"{data[CONF_ENTITY_ID]} → {data[CONF_RESOURCE_PATH]}"
-            return self.async_create_entry(
-                title=title, data=data, unique_id=data[CONF_RESOURCE_PATH]
-            )
-        return self._form("user", user_input, errors, placeholders)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change what is reported, where and how."""
-        subentry = self._get_reconfigure_subentry()
-        errors, placeholders, data = self._validate(user_input, subentry.subentry_id)
-        if data is not None and not errors:
-            self._declare(data)
-            return self.async_update_and_abort(
-                self._get_entry(),
-                subentry,
-                title=f"{data[CONF_ENTITY_ID]} → {data[CONF_RESOURCE_PATH]}",
-                data=data,
-                unique_id=data[CONF_RESOURCE_PATH],
-            )
-        return self._form("reconfigure", user_input or subentry.data, errors, placeholders)
+    def _schema(self) -> vol.Schema:
+        return _schema(self._reportable())
 
     def _reportable(self) -> list[str]:
         declarations = entry_declarations(self._get_entry())
         return sorted(str(each.path) for each in declarations if each.direction.reportable)
 
-    def _validate(
-        self, user_input: Mapping[str, Any] | None, editing: str | None
-    ) -> tuple[dict[str, str], dict[str, str], dict[str, Any] | None]:
-        """(errors, placeholders, the data to save); no data without input."""
-        if user_input is None:
-            return {}, {}, None
+    def _validate(self, user_input: Mapping[str, Any], editing: str | None) -> Checked:
+        """(errors, placeholders, what to save)."""
         data = {
             key: value
             for key, value in user_input.items()
@@ -169,7 +128,7 @@ class ReportSubentryFlow(ConfigSubentryFlow):
             return {CONF_RESOURCE_PATH: key}, placeholders, None
         if problem := _content_problem(self.hass, data):
             return *problem, None
-        return {}, {}, data
+        return {}, {}, Saved(f"{data[CONF_ENTITY_ID]} → {path}", data, str(path))
 
     def _resource_error(
         self, path: ResourcePath, declare: bool, editing: str | None
@@ -196,9 +155,9 @@ class ReportSubentryFlow(ConfigSubentryFlow):
             return err.key, err.placeholders
         return None
 
-    def _declare(self, data: Mapping[str, Any]) -> None:
+    def _on_save(self, user_input: Mapping[str, Any], saved: Saved) -> None:
         """Declare the resource for Home Assistant to report if the module does not yet."""
-        path = ResourcePath.parse(data[CONF_RESOURCE_PATH])
+        path = ResourcePath.parse(saved.data[CONF_RESOURCE_PATH])
         if str(path) in self._reportable():
             return
         entry = self._get_entry()
@@ -221,20 +180,6 @@ class ReportSubentryFlow(ConfigSubentryFlow):
             )
         if entry.state is ConfigEntryState.LOADED:
             entry.runtime_data.session.async_schedule_reregister()
-
-    def _form(
-        self,
-        step_id: str,
-        values: Mapping[str, Any] | None,
-        errors: dict[str, str],
-        placeholders: dict[str, str],
-    ) -> SubentryFlowResult:
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(_schema(self._reportable()), values),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
 
 
 def _content_problem(

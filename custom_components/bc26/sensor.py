@@ -18,11 +18,11 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .coordinator import Bc26Coordinator, RegistrationState
+from .coordinator import Bc26Coordinator
 from .data import Bc26ConfigEntry, Bc26Data
 from .entity import Bc26Entity
 from .modem import ConStatus, NetworkRegistration
-from .registration import RegistrationLog
+from .registration import RegistrationLog, RegistrationState
 from .resource_sensor import async_setup_resource_sensors
 
 # Entities only read the session's state; nothing to limit.

@@ -41,6 +41,9 @@ class SessionTiming:
     # The outbox (forwarding.py): after a failed send a resource waits `forward_retry`;
     # one the module refused as not observed is tried again after `unobserved_retry`
     # even without a new observation; an idle outbox looks for old uplinks this often.
+    # Unloading waits this long for an uplink on its way (a confirmable one waits for its
+    # acknowledgement), so that its outcome is known and it is not sent again later.
+    stop_grace: float = 10.0
     forward_retry: float = 30.0
     unobserved_retry: float = 60.0
     expiry_check: float = 60.0
