@@ -271,6 +271,8 @@ def _is_bc26(handle: asyncio.Handle) -> bool:
     if isinstance(owner, asyncio.Task):
         code = getattr(owner.get_coro(), "cr_code", None)
         return code is not None and "custom_components/bc26" in code.co_filename
+    if type(owner).__module__.startswith("custom_components.bc26"):
+        return True  # a method of bc26's own: the channel's backlog, announcements, events
     protocol = getattr(owner, "_protocol", None)
     return protocol is not None and type(protocol).__module__.startswith("custom_components.bc26")
 
@@ -284,6 +286,9 @@ def describe(handle: asyncio.Handle) -> str:
     protocol = getattr(owner, "_protocol", None)
     if protocol is not None:
         return f"{type(owner).__name__} read into {type(protocol).__qualname__}"
+    callback = getattr(handle, "_callback", None)
+    if owner is not None and callback is not None:
+        return f"{type(owner).__qualname__}.{getattr(callback, '__name__', '?')}"
     return repr(handle)[:120]
 
 
