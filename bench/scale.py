@@ -13,9 +13,10 @@ process after the single-module rig, since Home Assistant starts once per proces
 from __future__ import annotations
 
 import argparse
+from array import array
 import asyncio
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 import itertools
 import json
@@ -34,7 +35,17 @@ from bc26sim.line import PacedLine
 from custom_components.bc26.downlink import MAX_STATE_LENGTH, payload_state
 
 from .probes import GC, percentile, rss_bytes
-from .site import BAUD, MAX_MODULES, USB_PACKET, Site, SiteModule, serial_entity, site, until
+from .site import (
+    BAUD,
+    MAX_MODULES,
+    USB_PACKET,
+    Site,
+    SiteModule,
+    history_bytes,
+    serial_entity,
+    site,
+    until,
+)
 from .startup import StartRun, measure_startup
 from .wakeups import WakeupWatch
 
@@ -75,7 +86,7 @@ def _yes(condition: bool) -> str:
     return "yes" if condition else "NO"
 
 
-def _ms(samples: list[float], fraction: float) -> float:
+def _ms(samples: Sequence[float], fraction: float) -> float:
     return percentile([int(s) for s in samples], fraction) / 1e6 if samples else float("nan")
 
 
@@ -112,12 +123,19 @@ def _next_counter() -> int:
 
 
 class Arrivals:
-    """Expected states per entity, each with the moment its line was complete; stamps them."""
+    """Expected states per entity, each with the moment its line was complete; stamps them.
+
+    The stamps are kept in arrays (8 bytes a figure, not a Python object each), so that
+    the flood's peak memory shows Home Assistant's and the integration's, not these.
+    """
 
     def __init__(self, hass: HomeAssistant) -> None:
         self.expected: dict[str, dict[str, float]] = {}
-        self.samples: list[float] = []  # ns from the due moment to the state
-        self.stamps: list[tuple[str, float, int]] = []  # entity, due, state (ns)
+        self.samples = array("d")  # ns from the due moment to the state
+        self.entities: dict[str, int] = {}
+        self.which = array("H")  # per state: its entity's number in `entities`
+        self.due = array("d")  # per state: when its line's last byte was due, ns
+        self.stamped = array("q")  # per state: when it was written, ns
         self.arrived = 0
         self.progress = asyncio.Event()
         self._remove = hass.bus.async_listen(EVENT_STATE_CHANGED, self._on_change)
@@ -125,6 +143,7 @@ class Arrivals:
     def expect(self, entity_id: str, state: str, due_ns: float) -> None:
         """`entity_id` is to show `state`; its line was complete at `due_ns`."""
         self.expected.setdefault(entity_id, {})[state] = due_ns
+        self.entities.setdefault(entity_id, len(self.entities))
 
     def close(self) -> None:
         """Stop listening."""
@@ -142,30 +161,31 @@ class Arrivals:
         if due is None:
             return
         self.samples.append(now - due)
-        self.stamps.append((entity_id, due, now))
+        self.which.append(self.entities[entity_id])
+        self.due.append(due)
+        self.stamped.append(now)
         self.arrived += 1
         self.progress.set()
 
+    def from_writes(self, lines: dict[str, PacedLine]) -> list[float]:
+        """Each state's delay from the moment the line's thread actually wrote its last byte.
 
-def from_writes(stamps: list[tuple[str, float, int]], lines: dict[str, PacedLine]) -> list[float]:
-    """Each state's delay from the moment the line's thread actually wrote its last byte.
-
-    That thread needs the interpreter lock to write, so it may write late while the
-    event loop runs (a real UART does not wait for Python); the host's own latency
-    runs from the write. A URC written together with later ones has the later one's
-    write.
-    """
-    writes: dict[str, tuple[list[float], list[int]]] = {}
-    for entity_id, line in lines.items():
-        record = sorted(line.lateness)
-        writes[entity_id] = ([due for due, _ in record], [wrote for _, wrote in record])
-    samples: list[float] = []
-    for entity_id, due, now in stamps:
-        dues, wrote = writes[entity_id]
-        index = bisect.bisect_left(dues, due)
-        if index < len(dues):
-            samples.append(now - wrote[index])
-    return samples
+        That thread needs the interpreter lock to write, so it may write late while the
+        event loop runs (a real UART does not wait for Python); the host's own latency
+        runs from the write. A URC written together with later ones has the later one's
+        write.
+        """
+        writes: dict[int, tuple[list[float], list[int]]] = {}
+        for entity_id, line in lines.items():
+            record = sorted(line.lateness)
+            writes[self.entities[entity_id]] = ([d for d, _ in record], [w for _, w in record])
+        samples: list[float] = []
+        for which, due, now in zip(self.which, self.due, self.stamped, strict=True):
+            dues, wrote = writes[which]
+            index = bisect.bisect_left(dues, due)
+            if index < len(dues):
+                samples.append(now - wrote[index])
+        return samples
 
 
 def _thread_cpu_s(simulators: list[Bc26Simulator]) -> float:
@@ -195,8 +215,9 @@ class Flood:
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # the process, less the lines' threads and the idle process
     idle_cpu: float = 0.0  # CPU seconds per second of the process doing nothing, before
-    samples: list[float] = field(default_factory=list)  # from the last byte's due moment
-    host: list[float] = field(default_factory=list)  # from the last byte's actual write
+    # Arrays, not lists: kept from one module count to the next, as little memory as may be.
+    samples: array[float] = field(default_factory=lambda: array("d"))  # from the due moment
+    host: array[float] = field(default_factory=lambda: array("d"))  # from the actual write
     rss_peak: int = 0
 
     @property
@@ -259,7 +280,7 @@ async def flood(
     result.cpu_seconds = process_cpu - result.idle_cpu * result.seconds
     result.samples = arrivals.samples
     lines = {entity_id: simulator.line for simulator, entity_id, _ in targets}
-    result.host = from_writes(arrivals.stamps, {e: ln for e, ln in lines.items() if ln})
+    result.host = array("d", arrivals.from_writes({e: ln for e, ln in lines.items() if ln}))
     return result
 
 
@@ -278,6 +299,7 @@ class ModulesResult:
 
     floods: dict[tuple[str, int], Flood] = field(default_factory=dict)
     rss: dict[int, int] = field(default_factory=dict)
+    history: int = 0  # bytes of one virtual module's lateness record (the simulator's)
 
 
 async def add_modules(site: Site, total: int) -> list[SiteModule]:
@@ -298,6 +320,7 @@ async def measure_modules(site: Site, sizes: Sizes) -> ModulesResult:
         await asyncio.sleep(0.2 + site.platform_scale)  # the polls after registration are over
         GC.collect()
         result.rss[count] = rss_bytes()
+        result.history = history_bytes(site.modules[0].simulator)
         modules = site.modules[:count]
         _progress(f"modules: {count} module(s) and {count} serial sensor(s) at full line rate")
         result.floods[("bc26", count)] = await flood(
@@ -350,10 +373,11 @@ def modules_rows(result: ModulesResult) -> list[Row]:
         (
             "6. memory per extra module",
             f"{per_module / MIB:.2f} MiB ({first} -> {last} modules: "
-            f"{result.rss[first] / MIB:.0f} -> {result.rss[last] / MIB:.0f} MiB); "
+            f"{result.rss[first] / MIB:.0f} -> {result.rss[last] / MIB:.0f} MiB), of which "
+            f"the virtual module's line record {result.history / MIB:.2f} MiB; "
             f"peak during the {last}-module flood +{growth / MIB:.1f} MiB",
-            "<= 1 MiB per module; flood peak <= 2 MiB",
-            _yes(per_module <= MIB and growth <= 2 * MIB),
+            "<= 1 MiB per module besides the simulator's record; flood peak <= 2 MiB",
+            _yes(per_module - result.history <= MIB and growth <= 2 * MIB),
         )
     )
     return rows
