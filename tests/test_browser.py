@@ -92,6 +92,12 @@ class Stage:
     log: Path
 
 
+def _print_log_tail(log: Path, lines: int = 300) -> None:
+    """The end of Home Assistant's log, shown by pytest when the test failed."""
+    if log.exists():
+        print("".join(log.read_text(errors="replace").splitlines(keepends=True)[-lines:]))
+
+
 @pytest.fixture
 async def stage(tmp_path: Path, socket_enabled: None) -> AsyncIterator[Stage]:
     """Everything running, the demo user onboarded, the failing module added already.
@@ -116,6 +122,7 @@ async def stage(tmp_path: Path, socket_enabled: None) -> AsyncIterator[Stage]:
         await hass.stop()
         await module.stop()
         await failing.stop()
+        _print_log_tail(tmp_path / "hass.log")
         await platform.stop()
 
 
