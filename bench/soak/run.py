@@ -1,0 +1,216 @@
+"""The soak itself: traffic both ways without pause, one fault at a time, recovery timed.
+
+After each fault the soak waits until the session is back by itself: registered end
+to end (Home Assistant, the module and the platform all agree, in the data mode the
+user chose; see `SoakRig.registered_end_to_end`), then payloads flowing both ways
+(a downlink written and an uplink sent after that moment both arrived). If that does
+not happen within `BOUND` of the fault's end, the soak does what a user would: presses
+"Register again" (`bc26.reregister`), and if that is not enough reloads the entry;
+the fault counts as not recovered without a hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+import random
+import time
+
+from homeassistant.exceptions import HomeAssistantError
+
+from custom_components.bc26.const import DOMAIN
+from custom_components.bc26.coordinator import SessionTiming
+
+from .faults import Fault, Injector, Kind, buffered_downlinks, eligible
+from .rig import SoakRig, soak_rig, soak_timing
+from .traffic import DownlinkReceiver, DownlinkWriter, Ledger, UplinkSender, record_uplinks
+
+# Module, CoAP and platform times at 1/50: an ACK timeout of 40 ms, the manual's 128 s
+# final result in 2.6 s, a CON send that gets no ACK gives up after about 1.9 s.
+SCALE = 0.02
+TRAFFIC_INTERVAL = 0.02  # seconds between one payload's outcome and the next, each way
+BOUND = 15.0  # seconds (12.5 minutes at the module's scale) to be back without a hand
+BASELINE = 3.0  # seconds of traffic before the first fault
+SETTLE = (0.5, 1.5)  # seconds of traffic after a recovery, before the next fault
+QUIET = 1.0  # the end: no new arrival for this long ...
+DRAIN = 10.0  # ... or this long at most
+LOOK_EVERY = 0.025  # seconds between looks at the session while waiting for it
+
+
+@dataclass
+class Result:
+    """Everything the report needs."""
+
+    seed: int
+    scale: float
+    timing: SessionTiming
+    started: float  # time.monotonic() when traffic began (the baseline)
+    faults: list[Fault] = field(default_factory=list)
+    downlinks: Ledger = field(default_factory=Ledger)
+    uplinks: Ledger = field(default_factory=Ledger)
+    held_at_end: list[int] = field(default_factory=list)  # downlinks still in the module
+    seconds: float = 0.0  # the whole run, set-up included
+    log: LogSize | None = None
+
+
+@dataclass(frozen=True)
+class LogSize:
+    """What the run left in Home Assistant's log (refusals should not flood it)."""
+
+    size: int  # bytes
+    tracebacks: int
+    bc26_records: int  # records of custom_components.bc26 (warning and above)
+
+
+def measure_log(path: Path) -> LogSize:
+    """Read Home Assistant's log line by line (it can grow to tens of MB)."""
+    size = tracebacks = records = 0
+    with path.open("rb") as log:
+        for line in log:
+            size += len(line)
+            tracebacks += line.startswith(b"Traceback (most recent call last)")
+            records += b"[custom_components.bc26" in line
+    return LogSize(size, tracebacks, records)
+
+
+type Progress = Callable[[str], None]
+
+
+async def soak(count: int, seed: int, quick: bool, workdir: Path, progress: Progress) -> Result:
+    """Bring everything up, run `count` faults with traffic, bring everything down."""
+    began = time.monotonic()
+    rng = random.Random(seed)
+    result = Result(seed, SCALE, soak_timing(SCALE), began)
+    progress("starting Home Assistant, the virtual BC26 and the platform")
+    async with soak_rig(workdir, SCALE, record_uplinks(result.uplinks)) as rig:
+        receiver = DownlinkReceiver(result.downlinks)
+        receiver.attach(rig.hass, rig.event_entity)
+        rig.on_start.append(lambda hass: receiver.attach(hass, rig.event_entity))
+        sender = UplinkSender(result.uplinks, rig, TRAFFIC_INTERVAL)
+        writer = DownlinkWriter(result.downlinks, rig.platforms, rig.sim, TRAFFIC_INTERVAL)
+        injector = Injector(rig, rng, sender)
+        writing = asyncio.create_task(rig.thread.run(writer.run()))
+        sending = asyncio.create_task(sender.run())
+        try:
+            result.started = time.monotonic()
+            progress(f"traffic both ways; {BASELINE:.0f} s before the first fault")
+            await asyncio.sleep(BASELINE)
+            for number, kind in enumerate(_schedule(rng, rig, count, quick), start=1):
+                fault = Fault(number, kind, rig.data_mode, time.monotonic())
+                result.faults.append(fault)
+                await injector.inject(fault)
+                await _recover(rig, fault, result)
+                progress(_progress_line(fault, count))
+                await asyncio.sleep(rng.uniform(*SETTLE))
+        finally:
+            for task in (sending, writing):
+                task.cancel()
+            await asyncio.gather(sending, writing, return_exceptions=True)
+        progress("traffic stopped; waiting for the last payloads")
+        await _drain(result)
+        result.held_at_end = await rig.thread.call(lambda: buffered_downlinks(rig.sim))
+        receiver.detach()
+    log = workdir / "home-assistant.log"
+    if log.exists():
+        result.log = await asyncio.to_thread(measure_log, log)
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def _schedule(rng: random.Random, rig: SoakRig, count: int, quick: bool) -> Iterator[Kind]:
+    """Random kinds, each drawn among those eligible now; `quick`: each kind once.
+
+    Home Assistant restarts only in buffer access mode, so in the quick order it comes
+    before the data-mode change (the entry starts in buffer access mode).
+    """
+    if quick:
+        kinds = list(Kind)
+        rng.shuffle(kinds)
+        restart, change = kinds.index(Kind.HA_RESTART), kinds.index(Kind.DATA_MODE)
+        if restart > change:
+            kinds[restart], kinds[change] = kinds[change], kinds[restart]
+        yield from kinds
+        return
+    for _ in range(count):
+        yield rng.choice([kind for kind in Kind if eligible(kind, rig.data_mode)])
+
+
+async def _recover(rig: SoakRig, fault: Fault, result: Result) -> None:
+    """Wait for the session to come back; lend a hand as a user would if it does not."""
+    if await _back(rig, fault, result, unaided=True):
+        return
+    for hand in ("reregister", "reload"):
+        fault.hand = hand
+        with contextlib.suppress(HomeAssistantError, TimeoutError):
+            async with asyncio.timeout(BOUND):
+                await _lend_a_hand(rig, hand)
+        if await _back(rig, fault, result, unaided=False):
+            return
+    fault.hand = "stuck"
+
+
+async def _lend_a_hand(rig: SoakRig, hand: str) -> None:
+    if not rig.hass_running:
+        return
+    if hand == "reregister":  # the "Register again" button
+        await rig.hass.services.async_call(
+            DOMAIN, "reregister", {"config_entry_id": rig.entry_id}, blocking=True
+        )
+    else:
+        await rig.hass.config_entries.async_reload(rig.entry_id)
+
+
+async def _back(rig: SoakRig, fault: Fault, result: Result, *, unaided: bool) -> bool:
+    """Whether, within BOUND, the session is registered end to end and payloads flow again.
+
+    Flowing means a downlink written and an uplink sent after the session was seen
+    registered have both arrived: what was sent before may have gone through just
+    before the fault took effect (a data-mode change reloads the entry a moment after
+    the options flow returns). Without a hand, the moments are noted on `fault`.
+    """
+    marks: tuple[int, int] | None = None
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        if marks is None and await rig.registered_end_to_end():
+            marks = (result.downlinks.next_counter, result.uplinks.next_counter)
+            if unaided:
+                fault.registered_at = time.monotonic()
+        if (
+            marks is not None
+            and result.downlinks.arrived_since(marks[0])
+            and result.uplinks.arrived_since(marks[1])
+        ):
+            if unaided:
+                fault.flowing_at = time.monotonic()
+            return True
+        await asyncio.sleep(LOOK_EVERY)
+    return False
+
+
+async def _drain(result: Result) -> None:
+    """Wait until nothing has arrived for QUIET seconds (DRAIN at most)."""
+    deadline = time.monotonic() + DRAIN
+    last = (-1, -1)
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        now_count = (len(result.downlinks.arrivals), len(result.uplinks.arrivals))
+        if now_count != last:
+            last, quiet_since = now_count, time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET:
+            return
+        await asyncio.sleep(LOOK_EVERY)
+
+
+def _progress_line(fault: Fault, count: int) -> str:
+    what = f"{fault.number}/{count} {fault.kind}" + (f" ({fault.detail})" if fault.detail else "")
+    if fault.registered_at is not None and fault.flowing_at is not None:
+        return (
+            f"{what}: registered after {fault.registered_at - fault.started:.2f} s, "
+            f"payloads both ways after {fault.flowing_at - fault.started:.2f} s"
+        )
+    if fault.hand == "stuck":
+        return f"{what}: NOT back within {BOUND:.0f} s, nor after reregister and reload"
+    return f"{what}: NOT back within {BOUND:.0f} s by itself; back after {fault.hand}"

@@ -1,0 +1,256 @@
+"""Numbered payloads both ways, and the ledgers of what was handed over and what arrived.
+
+Downlinks: the platform writes `dl00000001`, `dl00000002` ... to /19/1/0, one after
+the other, from the simulator's thread (a platform does not wait for Home
+Assistant's loop); a write the module answered with 2.04 is accepted. Home Assistant
+receives them as state changes of the `data_received` event entity.
+
+Uplinks: Home Assistant calls `bc26.send` with `ul00000001` ... as an automation
+does, one after the other; a call that returned a status is accepted, one that raised
+is refused. The platform records what arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+import threading
+import time
+from typing import Any
+
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_track_state_change_event
+
+from bc26sim import Bc26Simulator
+from bc26sim.platform import PlatformEvent, Uplink
+from custom_components.bc26.const import DOMAIN
+
+from .rig import DOWNLINK, ENDPOINT, UPLINK, PlatformHolder, SoakRig
+
+DOWNLINK_MARK = b"dl"
+UPLINK_MARK = b"ul"
+DIGITS = 8
+CONFIRMABLE_EVERY = 10  # one uplink in ten is confirmable, all of them while ACKs are lost
+
+
+def payload(mark: bytes, counter: int) -> bytes:
+    """`dl00000042`: the direction, then the counter (every payload differs)."""
+    return mark + str(counter).zfill(DIGITS).encode()
+
+
+def counter_of(mark: bytes, data: bytes) -> int | None:
+    """The counter of a soak payload; None for anything else."""
+    digits = data.removeprefix(mark)
+    if len(digits) != DIGITS or not data.startswith(mark) or not digits.isdigit():
+        return None
+    return int(digits)
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """One payload handed to the other end: accepted or refused, when, and how."""
+
+    counter: int
+    at: float  # time.monotonic() when the outcome was known
+    accepted: bool
+    outcome: str  # a CoAP code, a send status, or what was raised
+    mode: str | None = None  # downlinks: the module's data mode when it accepted
+    confirmable: bool = False  # uplinks
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One payload received at the far end."""
+
+    counter: int
+    at: float
+
+
+@dataclass
+class Ledger:
+    """One direction: every handover and every arrival, written from either thread."""
+
+    handovers: list[Handover] = field(default_factory=list)
+    arrivals: list[Arrival] = field(default_factory=list)
+    next_counter: int = 1  # the counter the next payload takes
+    highest_arrived: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take(self) -> int:
+        """The counter for the next payload."""
+        with self._lock:
+            counter = self.next_counter
+            self.next_counter += 1
+            return counter
+
+    def handed_over(self, handover: Handover) -> None:
+        """Record what happened to one payload at the sending end."""
+        with self._lock:
+            self.handovers.append(handover)
+
+    def arrived(self, counter: int) -> None:
+        """Record one payload at the receiving end."""
+        with self._lock:
+            self.arrivals.append(Arrival(counter, time.monotonic()))
+            self.highest_arrived = max(self.highest_arrived, counter)
+
+    def arrived_since(self, mark: int) -> bool:
+        """Whether a payload sent at or after counter `mark` has arrived."""
+        return self.highest_arrived >= mark
+
+
+def mode_name(sim: Bc26Simulator) -> str | None:
+    """The module's data mode, as the integration's option names it."""
+    mode = sim.data_mode
+    return None if mode is None else mode.name.lower()
+
+
+class DownlinkWriter:
+    """The platform's side: write the next payload as soon as the last write is answered.
+
+    Runs on the simulator thread. While the platform does not know the device (it is
+    down, forgot it, or the module is not registered) there is nothing to write to.
+    """
+
+    def __init__(
+        self, ledger: Ledger, platforms: PlatformHolder, sim: Bc26Simulator, interval: float
+    ) -> None:
+        self._ledger = ledger
+        self._platforms = platforms
+        self._sim = sim
+        self._interval = interval
+
+    async def run(self) -> None:
+        """Write until cancelled."""
+        while True:
+            platform = self._platforms.platform
+            if platform is not None and ENDPOINT in platform.registrations:
+                counter = self._ledger.take()
+                outcome = await _written(
+                    platform.write(ENDPOINT, DOWNLINK, payload(DOWNLINK_MARK, counter))
+                )
+                self._ledger.handed_over(
+                    Handover(
+                        counter,
+                        time.monotonic(),
+                        outcome == "2.04",
+                        outcome,
+                        # Read right after the 2.04, before the module can change mode.
+                        mode=mode_name(self._sim),
+                    )
+                )
+            await asyncio.sleep(self._interval)
+
+
+async def _written(write: Any) -> str:
+    """The reply code of a platform write, or the name of what it raised."""
+    try:
+        reply = await write
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the writer is being stopped
+        return "cancelled"  # the platform stopped under the write
+    except (LookupError, ConnectionError, TimeoutError, RuntimeError) as err:
+        return type(err).__name__
+    return str(reply.code)
+
+
+def record_uplinks(ledger: Ledger) -> Callable[[PlatformEvent], None]:
+    """The platform's event callback: every uplink on /19/0/0 into `ledger`."""
+
+    def on_event(event: PlatformEvent) -> None:
+        if isinstance(event, Uplink) and event.path == UPLINK:
+            counter = counter_of(UPLINK_MARK, event.payload)
+            if counter is not None:
+                ledger.arrived(counter)
+
+    return on_event
+
+
+class UplinkSender:
+    """Home Assistant's side: call `bc26.send` again as soon as the last call returned."""
+
+    def __init__(self, ledger: Ledger, rig: SoakRig, interval: float) -> None:
+        self._ledger = ledger
+        self._rig = rig
+        self._interval = interval
+        self.paused = False  # set while Home Assistant restarts
+        self.all_confirmable = False  # set while the platform loses ACKs
+
+    async def run(self) -> None:
+        """Send until cancelled."""
+        while True:
+            if not self.paused and self._rig.hass_running:
+                await self._send_one(self._rig.hass)
+            await asyncio.sleep(self._interval)
+
+    async def _send_one(self, hass: HomeAssistant) -> None:
+        counter = self._ledger.take()
+        confirmable = self.all_confirmable or counter % CONFIRMABLE_EVERY == 0
+        data = {
+            "config_entry_id": self._rig.entry_id,
+            "data": payload(UPLINK_MARK, counter).decode(),
+            "confirmable": confirmable,
+        }
+        try:
+            response: Any = await hass.services.async_call(
+                DOMAIN, "send", data, blocking=True, return_response=True
+            )
+        except HomeAssistantError as err:
+            outcome, accepted = err.translation_key or type(err).__name__, False
+        except Exception as err:  # noqa: BLE001 - whatever a call raises is its outcome
+            outcome, accepted = type(err).__name__, False
+        else:
+            outcome, accepted = str(response.get("status")), True
+        self._ledger.handed_over(
+            Handover(counter, time.monotonic(), accepted, outcome, confirmable=confirmable)
+        )
+
+
+class DownlinkReceiver:
+    """Every payload the `data_received` event entity announces, into the ledger.
+
+    The entity also writes its state when it is added (after a restart, restoring the
+    last event) and when its availability changes: such a write repeats an event
+    already seen, same time stamp and same payload, and is not an arrival. A payload
+    delivered twice gets a time stamp of its own (milliseconds) and counts twice.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._seen: set[tuple[str, str]] = set()
+        self._remove: Callable[[], None] | None = None
+
+    def attach(self, hass: HomeAssistant, entity_id: str) -> None:
+        """Listen to `entity_id` on this Home Assistant (again after a restart)."""
+        self.detach()
+        self._remove = async_track_state_change_event(hass, [entity_id], self._changed)
+
+    def detach(self) -> None:
+        """Stop listening."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    @callback
+    def _changed(self, event: Event[EventStateChangedData]) -> None:
+        state = event.data["new_state"]
+        if state is None:
+            return
+        hex_text = state.attributes.get("hex")
+        if not isinstance(hex_text, str):
+            return
+        key = (state.state, hex_text)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        try:
+            data = bytes.fromhex(hex_text)
+        except ValueError:
+            return
+        counter = counter_of(DOWNLINK_MARK, data)
+        if counter is not None:
+            self._ledger.arrived(counter)
