@@ -23,6 +23,7 @@ from .report import (
     outcomes,
     recovery_table,
     refusals_by_fault,
+    strangers,
     uplink_table,
 )
 from .run import BOUND, Result, soak
@@ -72,11 +73,16 @@ def report(result: Result) -> str:
         "",
         f"still in the module's buffer at the end (neither delivered nor lost): "
         f"{len(result.held_at_end)}",
+        f"arrivals of payloads the platform never wrote: "
+        f"{strangers(result.downlinks.arrivals, result.downlinks.handovers)}",
         f"writes the module did not accept: {outcomes(result.downlinks.handovers, accepted=False)}",
         "",
         "Uplinks (bc26.send to /19/0/0; what the platform received):",
         "",
         markdown(uplink_table(result)),
+        "",
+        f"arrivals of payloads Home Assistant never sent: "
+        f"{strangers(result.uplinks.arrivals, result.uplinks.handovers)}",
         "",
         "bc26.send refusals by fault (the error's translation key):",
         "",

@@ -76,12 +76,21 @@ def row_names() -> list[str]:
     return [NO_FAULT, *(str(kind) for kind in Kind), TOTAL]
 
 
-def _anomalies(arrivals: Iterable[Arrival]) -> tuple[list[Arrival], list[Arrival]]:
-    """Arrivals that repeat an earlier one, and those after a higher counter (not repeats)."""
+def _anomalies(
+    arrivals: Iterable[Arrival], handovers: Iterable[Handover]
+) -> tuple[list[Arrival], list[Arrival]]:
+    """Arrivals that repeat an earlier one, and those after a higher counter (not repeats).
+
+    Only payloads that were handed over count: one that never was (which would be a
+    fault of its own, see `strangers`) must not make every later arrival look late.
+    """
+    handed_over = {handover.counter for handover in handovers}
     seen: set[int] = set()
     highest = 0
     duplicates, reordered = [], []
     for arrival in arrivals:
+        if arrival.counter not in handed_over:
+            continue
         if arrival.counter in seen:
             duplicates.append(arrival)
             continue
@@ -90,6 +99,12 @@ def _anomalies(arrivals: Iterable[Arrival]) -> tuple[list[Arrival], list[Arrival
         seen.add(arrival.counter)
         highest = max(highest, arrival.counter)
     return duplicates, reordered
+
+
+def strangers(arrivals: Iterable[Arrival], handovers: Iterable[Handover]) -> int:
+    """Arrivals of a payload that was never handed over (should be 0)."""
+    handed_over = {handover.counter for handover in handovers}
+    return sum(arrival.counter not in handed_over for arrival in arrivals)
 
 
 def downlink_rows(result: Result) -> dict[str, DownlinkRow]:
@@ -122,7 +137,7 @@ def downlink_rows(result: Result) -> dict[str, DownlinkRow]:
                 culprit.lost_buffer += 1
             else:
                 culprit.lost_push += 1
-    duplicates, reordered = _anomalies(result.downlinks.arrivals)
+    duplicates, reordered = _anomalies(result.downlinks.arrivals, result.downlinks.handovers)
     for arrival in duplicates:
         rows[windows.name_at(arrival.at)].duplicated += 1
     for arrival in reordered:
@@ -150,7 +165,7 @@ def uplink_rows(result: Result) -> dict[str, UplinkRow]:
         else:
             row.refused += 1
             row.refused_yet_delivered += delivered
-    duplicates, reordered = _anomalies(result.uplinks.arrivals)
+    duplicates, reordered = _anomalies(result.uplinks.arrivals, result.uplinks.handovers)
     for arrival in duplicates:
         rows[windows.name_at(arrival.at)].duplicated += 1
     for arrival in reordered:
