@@ -106,9 +106,12 @@ async def soak(count: int, seed: int, quick: bool, workdir: Path, progress: Prog
                 progress(_progress_line(fault, count))
                 await asyncio.sleep(rng.uniform(*SETTLE))
         finally:
-            for task in (sending, writing):
-                task.cancel()
-            await asyncio.gather(sending, writing, return_exceptions=True)
+            sender.stop()
+            await rig.thread.call(writer.stop)
+            # Both finish what is under way (a confirmable send waits for its result).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BOUND):
+                    await asyncio.gather(sending, writing, return_exceptions=True)
         progress("traffic stopped; waiting for the last payloads")
         await _drain(result)
         result.held_at_end = await rig.thread.call(lambda: buffered_downlinks(rig.sim))

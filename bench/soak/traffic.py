@@ -121,10 +121,18 @@ class DownlinkWriter:
         self._platforms = platforms
         self._sim = sim
         self._interval = interval
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the write under way, then return from `run` (call on the simulator thread).
+
+        Cancelling instead would leave a write the module may have accepted unrecorded.
+        """
+        self._stopping = True
 
     async def run(self) -> None:
-        """Write until cancelled."""
-        while True:
+        """Write until stopped."""
+        while not self._stopping:
             platform = self._platforms.platform
             if platform is not None and ENDPOINT in platform.registrations:
                 counter = self._ledger.take()
@@ -179,10 +187,18 @@ class UplinkSender:
         self._interval = interval
         self.paused = False  # set while Home Assistant restarts
         self.all_confirmable = False  # set while the platform loses ACKs
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the call under way, then return from `run`.
+
+        Cancelling instead would leave a call whose payload may have gone out unrecorded.
+        """
+        self._stopping = True
 
     async def run(self) -> None:
-        """Send until cancelled."""
-        while True:
+        """Send until stopped."""
+        while not self._stopping:
             if not self.paused and self._rig.hass_running:
                 await self._send_one(self._rig.hass)
             await asyncio.sleep(self._interval)
