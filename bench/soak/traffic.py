@@ -13,7 +13,7 @@ is refused. The platform records what arrives.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 import threading
 import time
@@ -24,7 +24,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_state_change_event
 
 from bc26sim import Bc26Simulator
-from bc26sim.platform import PlatformEvent, Uplink
+from bc26sim.platform import PlatformEvent, Reply, Uplink
 from custom_components.bc26.const import DOMAIN
 
 from .rig import DOWNLINK, ENDPOINT, UPLINK, PlatformHolder, SoakRig
@@ -108,7 +108,7 @@ def mode_name(sim: Bc26Simulator) -> str | None:
 
 
 class DownlinkWriter:
-    """The platform's side: write the next payload as soon as the last write is answered.
+    """The platform's side: write the next payload shortly after the last write's answer.
 
     Runs on the simulator thread. While the platform does not know the device (it is
     down, forgot it, or the module is not registered) there is nothing to write to.
@@ -152,7 +152,7 @@ class DownlinkWriter:
             await asyncio.sleep(self._interval)
 
 
-async def _written(write: Any) -> str:
+async def _written(write: Awaitable[Reply]) -> str:
     """The reply code of a platform write, or the name of what it raised."""
     try:
         reply = await write
@@ -179,7 +179,7 @@ def record_uplinks(ledger: Ledger) -> Callable[[PlatformEvent], None]:
 
 
 class UplinkSender:
-    """Home Assistant's side: call `bc26.send` again as soon as the last call returned."""
+    """Home Assistant's side: call `bc26.send` again shortly after the last call returned."""
 
     def __init__(self, ledger: Ledger, rig: SoakRig, interval: float) -> None:
         self._ledger = ledger
