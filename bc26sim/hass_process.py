@@ -1,19 +1,32 @@
 """A real Home Assistant process, driven only through its HTTP API.
 
-Used by `scripts/develop` (the demo) and by the end-to-end test: it writes a small
-configuration that loads `custom_components/bc26`, starts `hass` as a child process,
-onboards a user the way the frontend does, and offers the few REST calls the demo
-and the test need (config flows, subentry flows, states, actions).
+Used by `scripts/develop` (the demo), the end-to-end and browser tests and the
+benchmarks: it writes a small configuration that loads `custom_components/bc26`,
+starts `hass` as a child process on 127.0.0.1:`port`, onboards a user the way the
+frontend does, and offers the few REST calls the demo and the tests need (config
+flows, subentry flows, states, actions).
+
+Where the HTTP server's address and port go depends on the Home Assistant installed:
+up to 2026.5 only the `http:` block of configuration.yaml sets them; from 2026.6 on
+Home Assistant keeps them in its storage (Settings → System → Network) and flags an
+`http:` block in YAML as deprecated (refused from 2027.2). So the block is written for
+the older versions only, and for the newer ones the stored settings are written
+before every start, in the layout of Home Assistant's own `http` store.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+import importlib
+import importlib.util
+import json
 import os
 from pathlib import Path
-import re
 import signal
+import socket
 import sys
 from typing import Any, Self
 
@@ -25,6 +38,21 @@ STOP_TIMEOUT = 60.0
 STATE_TIMEOUT = 30.0
 
 COMPONENT = Path(__file__).resolve().parent.parent / "custom_components" / "bc26"
+LOOPBACK = "127.0.0.1"
+# configuration.yaml's http block (older Home Assistant) reads the port from here.
+PORT_VARIABLE = "BC26_HTTP_PORT"
+HTTP_YAML = f"""\
+http:
+  server_host: {LOOPBACK}
+  server_port: !env_var {PORT_VARIABLE} 8123
+"""
+
+HISTORY_YAML = """\
+# History graphs, the logbook and long-term statistics of the module's sensors.
+recorder:
+history:
+logbook:
+"""
 
 CONFIGURATION = """\
 # Written by bc26's development tools; edit freely, it is not overwritten.
@@ -36,15 +64,12 @@ homeassistant:
   latitude: 52.52
   longitude: 13.40
   elevation: 34
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-frontend:
+{http}frontend:
 api:
 config:
 onboarding:
 person:
-automation: !include automations.yaml
+{history}automation: !include automations.yaml
 logger:
   default: warning
   logs:
@@ -65,11 +90,31 @@ class Login:
     password: str = "bc26-demo"  # noqa: S105 - a local demo account, printed for the user
 
 
-def write_config(config_dir: Path, port: int) -> int:
+class PortInUseError(HassError):
+    """Something else listens on the HTTP port already."""
+
+
+def http_settings_in_storage() -> bool:
+    """Whether the installed Home Assistant keeps its HTTP settings in storage (2026.6+)."""
+    return importlib.util.find_spec("homeassistant.components.http.config") is not None
+
+
+def configuration_yaml(*, history: bool = True) -> str:
+    """configuration.yaml for the installed Home Assistant, with or without history."""
+    return CONFIGURATION.format(
+        http="" if http_settings_in_storage() else HTTP_YAML,
+        history=HISTORY_YAML if history else "",
+    )
+
+
+def write_config(config_dir: Path) -> None:
     """Create the config directory with bc26 linked in, unless it exists already.
 
-    Returns the HTTP port in force: `port` for a new configuration, else the one the
-    existing configuration.yaml names (a second run reuses the first run's setup).
+    A new directory also gets onboarding's location, analytics and integration steps
+    marked done: configuration.yaml sets the location, and finishing those steps
+    through the API sets up integrations (weather, radio, text-to-speech) whose
+    libraries a development environment lacks, each a red "failed to set up" card.
+    Only the user step is left, which `HassProcess.log_in` does through the API.
     """
     config_dir.mkdir(parents=True, exist_ok=True)
     components = config_dir / "custom_components"
@@ -78,15 +123,67 @@ def write_config(config_dir: Path, port: int) -> int:
     if not link.exists():
         link.symlink_to(COMPONENT, target_is_directory=True)
     configuration = config_dir / "configuration.yaml"
-    if configuration.exists():
-        found = re.search(r"^\s*server_port:\s*(\d+)", configuration.read_text(), re.MULTILINE)
-        port = int(found.group(1)) if found else 8123  # Home Assistant's default
-    else:
-        configuration.write_text(CONFIGURATION.format(port=port))
+    if not configuration.exists():
+        configuration.write_text(configuration_yaml())
+        _write_onboarding_done(config_dir)
     automations = config_dir / "automations.yaml"
     if not automations.exists():
         automations.write_text("[]\n")
-    return port
+
+
+def _write_onboarding_done(config_dir: Path) -> None:
+    onboarding = importlib.import_module("homeassistant.components.onboarding")
+    steps = importlib.import_module("homeassistant.components.onboarding.const")
+    done = [steps.STEP_CORE_CONFIG, steps.STEP_ANALYTICS, steps.STEP_INTEGRATION]
+    _write_storage(
+        config_dir, onboarding.STORAGE_KEY, onboarding.STORAGE_VERSION, 1, {"done": done}
+    )
+
+
+def _write_http_settings(config_dir: Path, port: int) -> None:
+    """The stored HTTP settings (2026.6+): 127.0.0.1:`port`, confirmed, YAML import done."""
+    http = importlib.import_module("homeassistant.components.http.config")
+    settings = http.HTTP_STORAGE_SCHEMA({"server_host": [LOOPBACK], "server_port": port})
+    stable = {
+        **settings,
+        http.HTTP_CONFIG_CREATED_AT: datetime.now(UTC).isoformat(),
+        http.HTTP_CONFIG_ERROR: None,
+        http.HTTP_CONFIG_ERROR_MESSAGE: None,
+    }
+    data = {http.KEY_STABLE: stable, http.KEY_PENDING: None, http.KEY_YAML_MIGRATION_DONE: True}
+    _write_storage(
+        config_dir, http.STORAGE_KEY, http.STORAGE_VERSION, http.STORAGE_MINOR_VERSION, data
+    )
+
+
+def _write_storage(config_dir: Path, key: str, version: int, minor: int, data: object) -> None:
+    """One file of Home Assistant's `.storage`, as its Store class writes it."""
+    storage = config_dir / ".storage"
+    storage.mkdir(exist_ok=True)
+    document = {"version": version, "minor_version": minor, "key": key, "data": data}
+    (storage / key).write_text(json.dumps(document, indent=4))
+
+
+def _check_http_yaml(config_dir: Path) -> None:
+    """Refuse a configuration.yaml whose http block would bind another port than ours."""
+    text = (config_dir / "configuration.yaml").read_text()
+    has_block = any(line.startswith("http:") for line in text.splitlines())
+    if not has_block or (HTTP_YAML in text and not http_settings_in_storage()):
+        return
+    raise HassError(
+        f"{config_dir / 'configuration.yaml'} has an http: block of its own; remove it"
+        " (these tools set the HTTP port themselves) or start with a new config directory"
+    )
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket() as probe:
+        # As Home Assistant binds: connections of a hass that just stopped do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            raise PortInUseError(f"TCP port {port} on {LOOPBACK} is in use") from None
 
 
 class HassProcess:
@@ -109,8 +206,20 @@ class HassProcess:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    def prepare_http(self) -> None:
+        """Make the next start bind 127.0.0.1:`port`; PortInUseError if it is taken.
+
+        Taken, Home Assistant would only log that it cannot serve, while whatever
+        holds the port answered in its place.
+        """
+        _check_http_yaml(self.config_dir)
+        _check_port_free(self.port)
+        if http_settings_in_storage():
+            _write_http_settings(self.config_dir, self.port)
+
     async def start(self) -> None:
         """Start hass and return once its HTTP API answers (within START_TIMEOUT)."""
+        self.prepare_http()
         with self._log_path.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -122,7 +231,7 @@ class HassProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", PORT_VARIABLE: str(self.port)},
             )
         self._session = aiohttp.ClientSession()
         async with asyncio.timeout(START_TIMEOUT):
@@ -130,6 +239,10 @@ class HassProcess:
                 if self._process.returncode is not None:
                     raise HassError(f"hass exited with {self._process.returncode}")
                 await asyncio.sleep(0.25)
+
+    async def attach(self) -> None:
+        """Talk to a hass that runs already on `port` (one `scripts/develop` started, say)."""
+        self._session = aiohttp.ClientSession()
 
     async def stop(self) -> int | None:
         """Stop hass as Ctrl-C would (within STOP_TIMEOUT); return its exit code."""
@@ -178,7 +291,7 @@ class HassProcess:
         if user_step_done:
             code = await self._login_flow(login)
         else:
-            result = await self._post_json(
+            result = await self.post_json(
                 "/api/onboarding/users",
                 {
                     "client_id": self.client_id,
@@ -191,10 +304,9 @@ class HassProcess:
             )
             code = result["auth_code"]
         await self._fetch_token(code)
-        await self._finish_onboarding(steps)
 
     async def _login_flow(self, login: Login) -> str:
-        flow = await self._post_json(
+        flow = await self.post_json(
             "/auth/login_flow",
             {
                 "client_id": self.client_id,
@@ -203,7 +315,7 @@ class HassProcess:
             },
             auth=False,
         )
-        result = await self._post_json(
+        result = await self.post_json(
             f"/auth/login_flow/{flow['flow_id']}",
             {"client_id": self.client_id, "username": login.username, "password": login.password},
             auth=False,
@@ -219,35 +331,10 @@ class HassProcess:
                 raise HassError(f"token refused: {response.status} {await response.text()}")
             self._token = (await response.json())["access_token"]
 
-    async def _finish_onboarding(self, steps: list[dict[str, Any]]) -> None:
-        pending = {step["step"] for step in steps if not step["done"]}
-        if "core_config" in pending:
-            await self._post_json("/api/onboarding/core_config", {})
-            await self._remove_failed_entries()
-        if "analytics" in pending:
-            await self._post_json("/api/onboarding/analytics", {})
-        if "integration" in pending:
-            await self._post_json(
-                "/api/onboarding/integration",
-                {"client_id": self.client_id, "redirect_uri": self.client_id},
-            )
-
-    async def _remove_failed_entries(self) -> None:
-        """Remove the default integrations onboarding adds that cannot load here.
-
-        Onboarding sets up a few (weather, radio, text-to-speech) whose libraries a
-        development environment does not have; their red cards would only distract.
-        """
-        headers = {"Authorization": f"Bearer {self._token}"}
-        for entry in await self.get_json("/api/config/config_entries/entry"):
-            if entry["state"] == "setup_error":
-                url = f"{self.base_url}/api/config/config_entries/entry/{entry['entry_id']}"
-                async with self._http.delete(url, headers=headers) as response:
-                    response.raise_for_status()
-
     # ------------------------------------------------------------------ REST calls
 
-    async def _post_json(self, path: str, payload: dict[str, Any], *, auth: bool = True) -> Any:
+    async def post_json(self, path: str, payload: dict[str, Any], *, auth: bool = True) -> Any:
+        """POST `payload` to `path` of the HTTP API (as the user logged in); its JSON answer."""
         headers = {"Authorization": f"Bearer {self._token}"} if auth else {}
         async with self._http.post(
             f"{self.base_url}{path}", json=payload, headers=headers
@@ -285,7 +372,7 @@ class HassProcess:
     ) -> Any:
         """Call an action (service); with `response`, return its response data."""
         query = "?return_response" if response else ""
-        return await self._post_json(f"/api/services/{domain}/{action}{query}", data)
+        return await self.post_json(f"/api/services/{domain}/{action}{query}", data)
 
     async def websocket_command(self, command: dict[str, Any]) -> Any:
         """Send one websocket API command and return its result."""
@@ -318,17 +405,35 @@ class HassProcess:
         An item is a dict of user input, or a callable taking the form and returning one.
         Returns the flow's final result.
         """
-        result = await self._post_json(start_path, start)
+        result = await self.post_json(start_path, start)
         for step in steps:
             if result.get("type") != "form":
                 raise HassError(f"flow ended early: {result}")
             user_input = step(result) if callable(step) else step
-            result = await self._post_json(f"{start_path}/{result['flow_id']}", user_input)
+            result = await self.post_json(f"{start_path}/{result['flow_id']}", user_input)
         return result
 
     async def config_flow(self, handler: str, steps: list[Any]) -> Any:
         """Run a config flow of `handler` through the UI's API."""
         return await self.run_flow("/api/config/config_entries/flow", {"handler": handler}, steps)
+
+    async def reconfigure_flow(
+        self, domain: str, entry_id: str, answer: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> Any:
+        """Run the reconfigure flow of an entry; `answer` fills the form, or None cancels it.
+
+        Returns the flow's result, or None when cancelled.
+        """
+        path = "/api/config/config_entries/flow"
+        form = await self.post_json(path, {"handler": domain, "entry_id": entry_id})
+        user_input = answer(form)
+        if user_input is None:
+            headers = {"Authorization": f"Bearer {self._token}"}
+            url = f"{self.base_url}{path}/{form['flow_id']}"
+            async with self._http.delete(url, headers=headers) as response:
+                response.raise_for_status()
+            return None
+        return await self.post_json(f"{path}/{form['flow_id']}", user_input)
 
     async def subentry_flow(self, entry_id: str, subentry_type: str, steps: list[Any]) -> Any:
         """Run a config subentry flow ("Add ...") of a config entry through the UI's API."""

@@ -11,7 +11,53 @@ The AT interpreter drives it through `bc26sim.network.Network`; the LwM2M server
   notification on it, CON or NON as asked, with a growing Observe sequence. A
   Reset or an unanswered CON notification ends the observation (RFC 7641 4.5),
   and the modem hears about it like about a cancel.
-- Resources are opaque (content format 42); objects and instances read as TLV.
+- Resources are bytes the host wrote or will read; objects and instances read as
+  TLV. Content formats: see the section below.
+
+Content formats: what the module accepts and what the host sees
+---------------------------------------------------------------
+The module knows resource IDs, not types (AT+QLWADDOBJ declares IDs only), so it
+converts no value: a server's bytes reach `+QLWDATARECV` as they came, and the
+host's bytes (AT+QLWDATASEND) go out framed as the observer asked.
+
+    Write (PUT, POST) on declared paths           what +QLWDATARECV carries
+    opaque 42 (1544), a resource                  the payload
+    text/plain 0 (1541), a resource               the payload: "21.5" is 4 bytes 32312E35;
+                                                  base64 (an Opaque resource in text) is
+                                                  not decoded
+    TLV 11542 (1542), a resource or instance      each resource entry's value, one URC per
+                                                  resource in TLV order; a multiple
+                                                  resource gives its instances joined
+    opaque or text on an instance or object       4.15
+    JSON 11543 (1543), CBOR 60, SenML 110/112,
+      LwM2M CBOR 11544, anything else             4.15
+    any resource of the request not declared      4.04, and nothing reaches the host
+
+    Read and Observe, by Accept (notifications keep the format of their Observe)
+    none or opaque, a resource                    the host's bytes, as 42 (1544 if asked)
+    text/plain, a resource                        the host's bytes, as 0 (1541 if asked)
+    TLV, a resource                               one resource entry around them
+    none or TLV, an instance or object            TLV of every declared resource
+    anything else                                 4.06
+
+Evidence. LwM2M 1.0 TS 6.4: a client MUST support TLV and MAY support plain text,
+opaque and JSON; plain text and opaque carry single resources only (6.4.1, 6.4.2);
+CBOR and SenML came with LwM2M 1.1. Appendix C: an Opaque value in plain text is
+base64 (quoted in eclipse-leshan/leshan issue 675). Wakaama's `lwm2m_data_parse`
+(eclipse-wakaama/wakaama core/data.c), and China Mobile's Wakaama-derived OneNET
+client (cis `data_parse`), turn a text/plain write of a resource into one string
+value holding the payload unchanged and refuse text or opaque on anything else.
+Eclipse Leshan's server demo writes, reads and observes single values as TLV by
+default, TEXT or OPAQUE when chosen (`singleformat` in leshan-server-demo's
+ClientSetting.vue and ResourceControl.vue), and its opaque decoder refuses format
+42 for a resource not typed Opaque (LwM2mNodeOpaqueDecoder): it cannot read an
+opaque notification on /3303/0/5700. The field notes report SEND FAIL after
+notifications Leshan could not parse, on /19/0/0, which Leshan models as a
+multiple resource. Whether a real BC26 passes text through is not verified; this
+is the Wakaama behaviour. So the host must send what the observer's format needs,
+which +QLWOBSERVE does not tell: text ("21.5"; base64 for an Opaque resource), the
+TLV value of the resource's type (a Float as 4 or 8 bytes IEEE 754, big-endian),
+or raw bytes.
 
 Every duration (CoAP retransmission, the 128 s result timeout, the lifetime) is
 multiplied by `time_scale`, so tests run the protocol in milliseconds.
@@ -44,14 +90,20 @@ from bc26sim.network import (
 
 _LOGGER = logging.getLogger(__name__)
 
+TEXT = 0  # text/plain; charset=utf-8
 LINK_FORMAT = 40
 OPAQUE = 42  # application/octet-stream, the LwM2M 1.0 opaque format
 TLV = 11542
+JSON = 11543  # refused: see "Content formats" above
 # Numbers from before the IANA registration that older platforms still send.
-LEGACY_OPAQUE = 1544
+LEGACY_TEXT = 1541
 LEGACY_TLV = 1542
+LEGACY_OPAQUE = 1544
+TEXT_FORMATS = frozenset({TEXT, LEGACY_TEXT})
 OPAQUE_FORMATS = frozenset({OPAQUE, LEGACY_OPAQUE})
 TLV_FORMATS = frozenset({TLV, LEGACY_TLV})
+# Formats that carry one resource's bytes unchanged (LwM2M 1.0 6.4.1, 6.4.2).
+RAW_FORMATS = TEXT_FORMATS | OPAQUE_FORMATS
 
 RESULT_TIMEOUT = 128.0  # manual 3.5-3.8: the final result comes within about 128 s
 _OBSERVE_WRAP = 1 << 24  # RFC 7641 4.4: 24-bit sequence numbers
@@ -347,8 +399,10 @@ class Lwm2mClient:
     def _read(self, target: Target, accept: int | None) -> tuple[int, bytes]:
         if len(target) == 3:
             value = self._value(target)
-            if accept is None or accept in OPAQUE_FORMATS:
-                return accept or OPAQUE, value
+            if accept is None:
+                return OPAQUE, value
+            if accept in RAW_FORMATS:
+                return accept, value
             if accept in TLV_FORMATS:
                 return accept, tlv.encode_resources([(target[2], value)])
             raise _RefusedError(Code.NOT_ACCEPTABLE)
@@ -374,19 +428,24 @@ class Lwm2mClient:
         return value
 
     def _write(self, target: Target, request: aiocoap.Message) -> None:
+        values = self._written_values(target, request)
+        paths = [(target[0], target[1], rid) for rid in values]
+        for path in paths:  # every one declared before the host hears of any
+            self._value(path)
+        for path in paths:
+            if self._modem is None or not self._modem.write(path, values[path[2]]):
+                raise _RefusedError(Code.NOT_FOUND)
+
+    def _written_values(self, target: Target, request: aiocoap.Message) -> dict[int, bytes]:
+        """Resource id -> the bytes for the host, by the request's content format."""
         content_format = request.opt.content_format
-        if content_format is None or content_format in OPAQUE_FORMATS:
+        if content_format is None or content_format in RAW_FORMATS:
             if len(target) != 3:
                 raise _RefusedError(Code.UNSUPPORTED_CONTENT_FORMAT)
-            values = {target[2]: request.payload}
-        elif content_format in TLV_FORMATS and len(target) >= 2:
-            values = self._tlv_values(target, request.payload)
-        else:
-            raise _RefusedError(Code.UNSUPPORTED_CONTENT_FORMAT)
-        for rid, value in values.items():
-            path = (target[0], target[1], rid)
-            if self._modem is None or not self._modem.write(path, value):
-                raise _RefusedError(Code.NOT_FOUND)
+            return {target[2]: request.payload}
+        if content_format in TLV_FORMATS and len(target) >= 2:
+            return self._tlv_values(target, request.payload)
+        raise _RefusedError(Code.UNSUPPORTED_CONTENT_FORMAT)
 
     @staticmethod
     def _tlv_values(target: Target, payload: bytes) -> dict[int, bytes]:
@@ -455,7 +514,7 @@ class Lwm2mClient:
     def _notification_payload(
         self, observation: _Observation, path: ResourcePath, payload: bytes
     ) -> bytes:
-        if observation.content_format in OPAQUE_FORMATS:
+        if observation.content_format in RAW_FORMATS:
             return payload
         if len(observation.target) == 3:
             return tlv.encode_resources([(path[2], payload)])

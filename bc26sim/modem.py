@@ -98,6 +98,21 @@ Allowed where the manual is silent:
       observations, buffer and CON status. The data format stays (it is an
       AT+QLWCFG option, not LwM2M context); a reboot resets it.
 
+Several resources in one AT+QLWADDOBJ (decided; not seen on a real BC26)
+------------------------------------------------------------------------
+Manual 3.3 gives <res_id> as one string "with double quotation marks" and shows one
+ID only (`AT+QLWADDOBJ=19,0,1,"0"`). Several IDs go in that string separated by
+`;`, spaces around an ID tolerated: `AT+QLWADDOBJ=3303,0,2,"5700;5701"`. Any other
+form is 50: `"5700,5701"`, and the unquoted list of the later BC66 dialect
+(`AT+QLWADDOBJ=3304,0,2,5700,5701`). Evidence: Quectel's BC26 OpenCPU SDK passes
+the caller's string into the quotes unchanged (`RIL_QLwM2M_Addobj`, ril_lwm2m.c:
+`AT+QLWADDOBJ=%d,%d,%d,"%s"`; its example passes "0"), so the firmware parses the
+list itself; the OneNET AT commands of the same modules quote resource-ID lists
+with `;` (`AT+MIPLDISCOVERRSP=0,<msgid>,1,34,"5700;5701;5601;5602;5603;5604;5605"`);
+BC66 firmware with AT+QLWCONFIG takes one unquoted parameter per ID instead
+(`AT+QLWADDOBJ=3304,0,4,5700,5701,5603,5604` in its OpenCPU RIL). No published
+BC26 log declares two IDs in one command.
+
 Final results: after CONNECT FAIL or CLOSE OK/FAIL the module is unregistered;
 after UPDATE FAIL it stays registered. Each is bounded by FINAL_TIMEOUT (128 s,
 scaled): a network that does not answer, or raises, gives CONNECT/UPDATE/CLOSE FAIL
@@ -946,7 +961,7 @@ def _object_instance(command: Command) -> ObjectInstance:
     resources: tuple[int, ...] = ()
     if len(params) == 4:
         count = int_param(params[2], 1, MAX_RESOURCES)
-        items = str_param(params[3]).split(";")
+        items = str_param(params[3]).split(";")  # the separator: module docstring
         resources = tuple(int_param(Param(item.strip(), False), 0, MAX_ID) for item in items)
         if len(resources) != count or len(set(resources)) != count:
             raise _bad_parameters()

@@ -47,6 +47,8 @@ IMEI = "866971030001361"
 DOWNLINK = (19, 1, 0)
 UPLINK = (19, 0, 0)
 WAIT = 30.0  # seconds for anything to happen; generous, the machine is shared
+# Resources per object instance the benchmark declares for sensors off the flooded path.
+OBJECT_RESOURCES = 16
 WINDOW_BYTES = 2048  # bytes in flight on the pty during a flood: well inside its buffer
 
 SERIAL_SENSORS = """\
@@ -105,10 +107,10 @@ class Rig:
 
     @property
     def downlinks_received(self) -> int:
-        """The coordinator's count of payloads it dispatched."""
+        """The count of payloads the session delivered."""
         entry = self.hass.config_entries.async_get_entry(self.entry_id)
         assert entry is not None
-        count: int = entry.runtime_data.downlinks_received
+        count: int = entry.runtime_data.resources.received
         return count
 
     async def add_sensors(self, total: int) -> None:
@@ -118,7 +120,7 @@ class Rig:
         """
         while self.sensors < total:
             number = self.sensors
-            path = "19/1/0" if number == 0 else f"19/{2 + number // 1000}/{number % 1000}"
+            path = "19/1/0" if number == 0 else await self._declared_elsewhere(number - 1)
             result = await self.api.subentry_flow(
                 self.entry_id,
                 "resource_sensor",
@@ -133,6 +135,23 @@ class Rig:
             if result.get("type") != "create_entry":
                 raise RuntimeError(f"the resource sensor flow did not finish: {result}")
             self.sensors += 1
+
+    async def _declared_elsewhere(self, index: int) -> str:
+        """A writable path other than /19/1/0, declared (object /19/2, /19/3 ...) on first use.
+
+        A sensor can only decode a resource the module declares; these are declared in
+        the entry (through the object flow, as a user would) without registering again.
+        """
+        instance, resource = 2 + index // OBJECT_RESOURCES, index % OBJECT_RESOURCES
+        if resource == 0:
+            written = ", ".join(str(res) for res in range(OBJECT_RESOURCES))
+            answer = {"object": 19, "instance": instance, "written": written, "reported": ""}
+            result = await self.api.subentry_flow(
+                self.entry_id, "lwm2m_object", [{**answer, "register_now": False}]
+            )
+            if result.get("type") != "create_entry":
+                raise RuntimeError(f"the object flow did not finish: {result}")
+        return f"19/{instance}/{resource}"
 
 
 @contextlib.asynccontextmanager
@@ -150,7 +169,7 @@ async def rig(workdir: Path) -> AsyncIterator[Rig]:
         await feeds[0].start_pty(link=workdir / "serial-short")
         await feeds[1].start_pty(link=workdir / "serial-long")
         extra = SERIAL_SENSORS.format(short=workdir / "serial-short", long=workdir / "serial-long")
-        prepare(workdir / "config", port, extra)
+        prepare(workdir / "config", extra)
         await api.start()
         await api.log_in(Login())
         entry_id = await add_module(api, module_path, platform.port)

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 import contextlib
 import logging
+import os
 from pathlib import Path
 import sys
 import threading
@@ -26,26 +27,35 @@ from homeassistant.core import HomeAssistant
 from homeassistant.runner import RuntimeConfig
 from homeassistant.util import async_ as ha_async
 
-from bc26sim.hass_process import CONFIGURATION, START_TIMEOUT, HassError, HassProcess, write_config
+from bc26sim.hass_process import (
+    PORT_VARIABLE,
+    START_TIMEOUT,
+    HassError,
+    HassProcess,
+    configuration_yaml,
+    write_config,
+)
 
 
-def configuration(port: int, extra: str = "") -> str:
+def configuration(extra: str = "") -> str:
     """The development configuration, with the integration logging at warning level.
 
     The development tools log `custom_components.bc26` at debug level; a benchmark
-    measures what a user runs, so that line goes back to the default.
+    measures what a user runs, so that line goes back to the default. Without the
+    demo's history: its database would be measured too, which the figures in
+    bench/README.md never included.
     """
-    text = CONFIGURATION.format(port=port).replace(
+    text = configuration_yaml(history=False).replace(
         "custom_components.bc26: debug", "custom_components.bc26: warning"
     )
     return text.replace("automation: !include automations.yaml\n", "") + extra
 
 
-def prepare(config_dir: Path, port: int, extra: str = "") -> None:
-    """Write the configuration (`extra` appended), then let `write_config` link bc26 in."""
+def prepare(config_dir: Path, extra: str = "") -> None:
+    """Write the configuration (`extra` appended), then let `write_config` do the rest."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(configuration(port, extra))
-    write_config(config_dir, port)
+    (config_dir / "configuration.yaml").write_text(configuration(extra))
+    write_config(config_dir)
 
 
 def _console_stays_ours() -> None:
@@ -147,6 +157,8 @@ class InProcessHass(HassProcess):
 
     async def start(self) -> None:
         """Bootstrap Home Assistant here and return once its HTTP API answers."""
+        self.prepare_http()
+        os.environ[PORT_VARIABLE] = str(self.port)  # as `HassProcess` gives its child
         runtime = RuntimeConfig(
             config_dir=str(self.config_dir),
             skip_pip=True,

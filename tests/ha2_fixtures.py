@@ -19,10 +19,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from bc26sim import Bc26Simulator
 from bc26sim.lwm2m import Lwm2mClient
 from bc26sim.platform import LwM2mPlatform
+from bc26sim.threaded import SimulatorThread
 from custom_components.bc26.const import (
     DATA_MODE_DIRECT_PUSH,
 )
-from custom_components.bc26.coordinator import SESSION_TIMING, Bc26Coordinator
+from custom_components.bc26.coordinator import Bc26Coordinator
+from custom_components.bc26.timing import SESSION_TIMING, SessionTiming
+from custom_components.bc26.uplink import SendQueue
 
 from .ha_fixtures import FAST_TIMING, IMEI, module_entry, until
 
@@ -45,8 +48,14 @@ class Rig:
     @property
     def session(self) -> Bc26Coordinator:
         """The entry's coordinator (changes when the entry is reloaded)."""
-        coordinator: Bc26Coordinator = self.entry.runtime_data
+        coordinator: Bc26Coordinator = self.entry.runtime_data.session
         return coordinator
+
+    @property
+    def uplinks(self) -> SendQueue:
+        """The entry's queue of sends."""
+        queue: SendQueue = self.entry.runtime_data.uplinks
+        return queue
 
     async def write(self, payload: bytes, path: tuple[int, int, int] = DOWNLINK) -> None:
         """The platform writes `payload` (PUT) and the module accepts it."""
@@ -62,7 +71,7 @@ class Rig:
         await until(
             lambda: (
                 self.session.registered
-                and UPLINK in self.session.observed
+                and UPLINK in self.session.resources.observed
                 and self.session.link.signal_dbm is not None
             )
         )
@@ -72,6 +81,18 @@ class Rig:
 def ha2_data_mode() -> str:
     """The data mode of the entry; tests parametrise it indirectly."""
     return DATA_MODE_DIRECT_PUSH
+
+
+@pytest.fixture
+def ha2_options() -> dict[str, object] | None:
+    """Options of the entry (None: the defaults for `ha2_data_mode`); tests parametrise it."""
+    return None
+
+
+@pytest.fixture
+def ha2_timing() -> SessionTiming:
+    """The session's timing; tests parametrise it to lengthen a wait."""
+    return FAST_TIMING
 
 
 @pytest.fixture
@@ -103,16 +124,19 @@ def ha2_entry(
     tmp_path: Path,
     lwm2m_bc26: tuple[Bc26Simulator, LwM2mPlatform],
     ha2_data_mode: str,
+    ha2_options: dict[str, object] | None,
+    ha2_timing: SessionTiming,
     ha2_subentries: list[ConfigSubentryData],
 ) -> MockConfigEntry:
     """A module configured against the local platform."""
-    hass.data[SESSION_TIMING] = FAST_TIMING
+    hass.data[SESSION_TIMING] = ha2_timing
     _, platform = lwm2m_bc26
     entry = module_entry(
         str(tmp_path / "bc26"),
         server_port=platform.port,
         endpoint=ENDPOINT,
         data_mode=ha2_data_mode,
+        options=ha2_options,
         subentries_data=ha2_subentries,
     )
     entry.add_to_hass(hass)
@@ -133,3 +157,83 @@ async def rig(
     yield setup
     if ha2_entry.state is ConfigEntryState.LOADED:
         assert await hass.config_entries.async_unload(ha2_entry.entry_id)
+
+
+@dataclass(frozen=True)
+class ThreadedRig:
+    """A rig whose module and platform run on a loop of their own (`SimulatorThread`).
+
+    For stalls of Home Assistant's loop: the module keeps answering meanwhile, into
+    the serial port's buffer, as hardware would. Whatever the module or the platform
+    own is reached through `thread`.
+    """
+
+    hass: HomeAssistant
+    entry: MockConfigEntry
+    sim: Bc26Simulator
+    platform: LwM2mPlatform
+    thread: SimulatorThread
+
+    @property
+    def session(self) -> Bc26Coordinator:
+        """The entry's coordinator."""
+        coordinator: Bc26Coordinator = self.entry.runtime_data.session
+        return coordinator
+
+    async def commands(self) -> list[str]:
+        """The command lines the module received so far."""
+        return await self.thread.call(lambda: list(self.sim.commands))
+
+    async def ready(self) -> None:
+        """Registered, observed and the first link poll done (as `Rig.ready`)."""
+        await until(
+            lambda: (
+                self.session.registered
+                and UPLINK in self.session.resources.observed
+                and self.session.link.signal_dbm is not None
+            )
+        )
+
+
+@pytest.fixture
+async def threaded_rig(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    tmp_path: Path,
+    ha2_options: dict[str, object] | None,
+) -> AsyncIterator[ThreadedRig]:
+    """The entry loaded against a module and a platform on their own event loop."""
+    thread = SimulatorThread()
+    thread.start()
+
+    async def start() -> tuple[Bc26Simulator, LwM2mPlatform]:
+        platform = await LwM2mPlatform.start("127.0.0.1", 0, time_scale=NETWORK_SCALE)
+        simulator = Bc26Simulator(
+            imei=IMEI, time_scale=NETWORK_SCALE, network=Lwm2mClient(time_scale=NETWORK_SCALE)
+        )
+        await simulator.start_pty(link=tmp_path / "bc26")
+        return simulator, platform
+
+    async def stop(simulator: Bc26Simulator, platform: LwM2mPlatform) -> None:
+        await simulator.stop()
+        await platform.stop()
+
+    sim, platform = await thread.run(start())
+    try:
+        hass.data[SESSION_TIMING] = FAST_TIMING
+        entry = module_entry(
+            str(tmp_path / "bc26"),
+            server_port=platform.port,
+            endpoint=ENDPOINT,
+            options=ha2_options,
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        rig = ThreadedRig(hass, entry, sim, platform, thread)
+        await rig.ready()
+        yield rig
+        if entry.state is ConfigEntryState.LOADED:
+            assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await thread.run(stop(sim, platform))
+        thread.stop()

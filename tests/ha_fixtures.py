@@ -32,16 +32,15 @@ from custom_components.bc26.const import (
     CONF_SERVER_PORT,
     DATA_MODE_DIRECT_PUSH,
     DOMAIN,
+    module_title,
 )
-from custom_components.bc26.coordinator import (
-    SESSION_TIMING,
-    Backoff,
-    Bc26Coordinator,
-    SessionTiming,
-)
+from custom_components.bc26.coordinator import Bc26Coordinator
 from custom_components.bc26.modem import Timeouts
+from custom_components.bc26.timing import SESSION_TIMING, Backoff, SessionTiming
 
 IMEI = "866971030001361"
+# Entity IDs begin with the entry's title, `BC26 …1361`.
+SLUG = "bc26_1361"
 # Modem-side delays run a thousand times faster: the manual's 128 s final result in 0.128 s.
 TIME_SCALE = 0.001
 # Generous against noisy machines, yet short enough that a silent module fails in seconds.
@@ -50,7 +49,7 @@ FAST_TIMING = SessionTiming(
     reconnect=Backoff(first=0.05, maximum=0.2),
     registration=Backoff(first=0.05, maximum=0.2),
     failures_before_issue=3,
-    deregister_on_unload=3.0,
+    deregister_wait=3.0,
 )
 # How long a test waits for something the session should do by itself.
 WAIT = 15.0
@@ -158,6 +157,7 @@ def entry_options() -> dict[str, object]:
 def module_entry(
     port: str,
     *,
+    server: str = "127.0.0.1",
     server_port: int = 5683,
     endpoint: str = "bc26-test",
     data_mode: str = DATA_MODE_DIRECT_PUSH,
@@ -166,12 +166,12 @@ def module_entry(
     """A config entry of the test module as the config flow would create it."""
     return MockConfigEntry(
         domain=DOMAIN,
-        title=f"BC26 {IMEI}",
+        title=module_title(IMEI),
         unique_id=IMEI,
         data={
             CONF_PORT: port,
             CONF_BAUDRATE: 115200,
-            CONF_SERVER: "127.0.0.1",
+            CONF_SERVER: server,
             CONF_SERVER_PORT: server_port,
             CONF_ENDPOINT: endpoint,
         },
@@ -201,7 +201,7 @@ async def coordinator(
 ) -> AsyncIterator[Bc26Coordinator]:
     """The entry set up and registered; unloaded again after the test."""
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    session: Bc26Coordinator = config_entry.runtime_data
+    session: Bc26Coordinator = config_entry.runtime_data.session
     await until(lambda: session.registered)
     yield session
     if config_entry.state is ConfigEntryState.LOADED:

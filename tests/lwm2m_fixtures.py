@@ -170,6 +170,27 @@ class AtHost:
             await self._writer.wait_closed()
 
 
+async def declare_and_register(
+    host: AtHost, platform: LwM2mPlatform, declarations: Iterable[str], mode: int = 0
+) -> None:
+    """AT+QLWSERV, AT+QLWCONF, one AT+QLWADDOBJ per declaration ("3303,0,1,\"5700\""),
+    hex data format, AT+QLWOPEN=<mode>; returns once the platform observed /19/0/0."""
+    assert await host.command(f'AT+QLWSERV="127.0.0.1",{platform.port}') == ["OK"]
+    assert await host.command(f'AT+QLWCONF="{ENDPOINT}"') == ["OK"]
+    for declaration in declarations:
+        assert await host.command(f"AT+QLWADDOBJ={declaration}") == ["OK"]
+    assert await host.command('AT+QLWCFG="dataformat",1,1') == ["OK"]
+    assert await host.command(f"AT+QLWOPEN={mode}") == ["OK"]
+    await host.expect("CONNECT OK")
+    await host.expect("+QLWOBSERVE: 0,19,0,0")
+
+
+async def quiet(host: AtHost) -> bool:
+    """True if nothing reached the serial line since the last command but its answer."""
+    seen = len(host.lines)
+    return await host.command("AT") == ["OK"] and host.lines[seen:] == ["AT", "OK"]
+
+
 @pytest.fixture
 def modem_side() -> RecordingModem:
     return RecordingModem()

@@ -28,6 +28,10 @@ from .ha2_fixtures import ENDPOINT, UPLINK, Rig
 from .ha_fixtures import IMEI, WAIT, until
 
 
+def _path(obj: int, instance: int, resource: int) -> dict[str, int]:
+    return {"object_id": obj, "instance_id": instance, "resource_id": resource}
+
+
 def _con_status(rig: Rig) -> ConStatus | None:
     """The session's last CON status (read through a call: it changes between awaits)."""
     return rig.session.con_status
@@ -127,9 +131,23 @@ async def test_largest_payload_arrives_whole(rig: Rig) -> None:
         ({"data": "AB C", "encoding": "hex"}, "odd_length_hex"),
         ({"data": "ZZ", "encoding": "hex"}, "invalid_hex"),
         ({"data": "0x01", "encoding": "hex"}, "invalid_hex"),
-        ({"data": "A\r\nAT+QLWDEL", "object_id": 3303}, "path_not_declared"),
-        ({"data": "ON", "instance_id": 2}, "path_not_declared"),
-        ({"data": "ON", "resource_id": 1}, "path_not_declared"),
+        ({"data": "A\r\nAT+QLWDEL", **_path(3303, 0, 5700)}, "path_not_declared"),
+        ({"data": "ON", **_path(19, 2, 0)}, "path_not_declared"),
+        ({"data": "ON", **_path(19, 0, 1)}, "path_not_declared"),
+        ({"data": "ON", **_path(19, 1, 0)}, "path_not_declared"),  # written, not reported
+        ({"data": "ON", "instance_id": 0}, "path_needed"),  # the three IDs or none
+        ({"data": "ON", "object_id": 70000}, "invalid_id"),
+        ({"data": "ON", "instance_id": -1}, "invalid_id"),
+        ({"data": "ON", "object_id": 19.7}, "invalid_id"),  # never rounded to 19
+        ({"data": "ON", "object_id": "19.7"}, "invalid_id"),
+        ({"data": "ON", "object_id": True}, "invalid_id"),  # true is not 1 here
+        ({"data": "ON", "resource_id": "zero"}, "invalid_id"),
+        ({"data": "ON", "resource_id": None}, "invalid_id"),
+        ({"data": "ON", "confirmable": "maybe"}, "invalid_boolean"),
+        ({"data": "ON", "confirmable": "yes"}, "invalid_boolean"),
+        ({"data": "ON", "confirmable": 2}, "invalid_boolean"),
+        ({"data": "ON", "confirmable": 0.5}, "invalid_boolean"),
+        ({"data": "ON", "confirmable": 1}, "invalid_boolean"),
     ],
 )
 async def test_invalid_input_is_refused_before_the_module(
@@ -147,12 +165,26 @@ async def test_invalid_input_is_refused_before_the_module(
 
 
 @pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"object_id": 19.0, "instance_id": "0", "resource_id": " 0 "}, (19, 0, 0)),
+        ({"object_id": "19", "instance_id": 0.0, "resource_id": 0}, (19, 0, 0)),
+        ({}, (19, 0, 0)),  # the one resource the module reports on
+    ],
+)
+async def test_ids_written_as_whole_numbers_in_other_forms_are_taken(
+    rig: Rig, fields: dict[str, Any], path: tuple[int, int, int]
+) -> None:
+    """What a template renders ("19") or a number field gives (19.0) is still 19."""
+    assert await _send(rig, data="ok", **fields) == {"status": "sent"}
+    assert (await rig.platform.wait_uplink()).path == path
+
+
+@pytest.mark.parametrize(
     "fields",
     [
         {"data": "ON", "encoding": "base64"},
-        {"data": "ON", "object_id": 70000},
-        {"data": "ON", "instance_id": -1},
-        {"data": "ON", "confirmable": "maybe"},
+        {"data": "ON", "color": "red"},
     ],
 )
 async def test_fields_outside_the_schema_are_refused(rig: Rig, fields: dict[str, Any]) -> None:
@@ -188,15 +220,18 @@ async def test_unknown_or_unloaded_entry_is_refused(rig: Rig) -> None:
 
 async def test_send_before_the_platform_observes_is_refused(rig: Rig) -> None:
     await rig.platform.cancel_observe(ENDPOINT, UPLINK)
-    await until(lambda: UPLINK not in rig.session.observed)
-    with pytest.raises(HomeAssistantError) as caught:
+    await until(lambda: UPLINK not in rig.session.resources.observed)
+    # Not observed, as far as the session knows: the module is asked all the same (the
+    # session's belief may be stale), and it refuses.
+    with pytest.raises(ServiceValidationError) as caught:
         await _send(rig, data="too early")
     assert caught.value.translation_key == "not_observed"
     assert "19/0/0" in str(caught.value)
-    assert _sends(rig) == []
+    assert len(_sends(rig)) == 1
+    assert rig.platform.uplinks == []
     reply = await rig.platform.observe(ENDPOINT, UPLINK)
     assert reply.ok
-    await until(lambda: UPLINK in rig.session.observed)
+    await until(lambda: UPLINK in rig.session.resources.observed)
     assert await _send(rig, data="now") == {"status": "sent"}
     assert await _uplinks(rig.platform, 1) == [b"now"]
 
@@ -205,14 +240,14 @@ async def test_con_send_fail_is_an_error_and_the_queue_goes_on(rig: Rig) -> None
     rig.platform.con_policy = "reset"
     with pytest.raises(HomeAssistantError) as caught:
         await _send(rig, data="refused", confirmable=True)
-    assert caught.value.translation_key == "send_failed"
+    assert caught.value.translation_key == "send_failed_reset"
     assert _con_status(rig) is ConStatus.RESET
-    assert "reset" in str(caught.value)
+    assert "rejected the confirmable message (reset)" in str(caught.value)
     # A reset ends the observation (RFC 7641); the platform observes again, sends go on.
-    await until(lambda: UPLINK not in rig.session.observed)
+    await until(lambda: UPLINK not in rig.session.resources.observed)
     rig.platform.con_policy = "ack"
     assert (await rig.platform.observe(ENDPOINT, UPLINK)).ok
-    await until(lambda: UPLINK in rig.session.observed)
+    await until(lambda: UPLINK in rig.session.resources.observed)
     assert await _send(rig, data="accepted", confirmable=True) == {"status": "acknowledged"}
     assert _con_status(rig) is ConStatus.SUCCESS
 
@@ -239,7 +274,7 @@ async def _con_send_in_flight(rig: Rig) -> asyncio.Future[dict[str, Any] | None]
 async def test_port_lost_during_a_send(rig: Rig) -> None:
     call = await _con_send_in_flight(rig)
     behind = asyncio.ensure_future(_send(rig, data="queued behind"))
-    await until(lambda: rig.session.uplinks.pending == 2)
+    await until(lambda: rig.uplinks.pending == 2)
     await rig.sim.unplug()
     for pending in (call, behind):
         with pytest.raises(HomeAssistantError) as caught:
@@ -275,15 +310,23 @@ async def test_module_restart_during_a_send(rig: Rig) -> None:
 
 
 async def test_a_send_the_module_refuses(rig: Rig) -> None:
-    # The module reports an observation the platform never made (its state and the
-    # platform's disagree); the module itself then refuses the send.
-    rig.sim.inject(b"\r\n+QLWOBSERVE: 0,19,1,0\r\n")
-    await until(lambda: (19, 1, 0) in rig.session.observed)
+    # The platform stops observing, and the line that says so is garbled: Home Assistant
+    # still believes the resource observed; the module itself refuses the send.
+    rig.sim.garble_next_urc("+QLWOBSERVE")
+    assert (await rig.platform.cancel_observe(ENDPOINT, UPLINK)).ok
+    assert UPLINK in rig.session.resources.observed
+    updates = rig.platform.registrations[ENDPOINT].updates
     with pytest.raises(HomeAssistantError) as caught:
-        await _send(rig, data="to nobody", instance_id=1)
+        await _send(rig, data="to nobody")
     assert caught.value.translation_key == "send_rejected"
     assert len(_sends(rig)) == 1
     assert rig.platform.uplinks == []
+    # A refusal the session did not expect makes it check the registration: still there.
+    async with asyncio.timeout(WAIT):
+        await rig.platform.wait_for(lambda: rig.platform.registrations[ENDPOINT].updates > updates)
+    assert rig.session.registered
+    assert (await rig.platform.observe(ENDPOINT, UPLINK)).ok
+    await until(lambda: UPLINK in rig.session.resources.observed)
     assert await _send(rig, data="to the platform") == {"status": "sent"}
 
 
@@ -305,7 +348,7 @@ async def test_full_queue_refuses_without_losing_what_is_queued(rig: Rig) -> Non
     async with rig.session.modem_session():
         # The first send waits for the modem (held here); the others wait behind it.
         queued = [asyncio.ensure_future(_send(rig, data=f"queued {n}")) for n in range(QUEUE_LIMIT)]
-        await until(lambda: rig.session.uplinks.pending == QUEUE_LIMIT)
+        await until(lambda: rig.uplinks.pending == QUEUE_LIMIT)
         with pytest.raises(HomeAssistantError) as caught:
             await _send(rig, data="one too many")
         assert caught.value.translation_key == "queue_full"
@@ -319,7 +362,7 @@ async def test_full_queue_refuses_without_losing_what_is_queued(rig: Rig) -> Non
 async def test_unload_fails_pending_sends_cleanly(rig: Rig) -> None:
     async with rig.session.modem_session():
         pending = [asyncio.ensure_future(_send(rig, data=f"pending {n}")) for n in range(3)]
-        await until(lambda: rig.session.uplinks.pending == 3)
+        await until(lambda: rig.uplinks.pending == 3)
         assert await rig.hass.config_entries.async_unload(rig.entry.entry_id)
         for call in pending:
             with pytest.raises(HomeAssistantError) as caught:

@@ -12,8 +12,6 @@ import pytest
 from custom_components.bc26.downlink import (
     MAX_STATE_LENGTH,
     event_attributes,
-    format_path,
-    parse_path,
     payload_attributes,
     payload_hex,
     payload_state,
@@ -107,29 +105,3 @@ async def test_template_decodes_big_endian_temperature(hass: HomeAssistant) -> N
     assert template.async_render(template_variables(frame)) == 21.5
     text = Template("{{ value | upper }} {{ value_hex }}", hass)
     assert text.async_render(template_variables(b"on")) == "ON 6F6E"
-
-
-@pytest.mark.parametrize(
-    ("text", "path"),
-    [("19/1/0", (19, 1, 0)), ("/19/0/0", (19, 0, 0)), (" 3303/0/5700 ", (3303, 0, 5700))],
-)
-def test_parse_path_accepts_user_forms(text: str, path: tuple[int, int, int]) -> None:
-    assert parse_path(text) == path
-    assert parse_path(format_path(path)) == path
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "19/1",
-        "19/1/0/0",
-        "a/b/c",
-        "19/-1/0",
-        "19/1/65536",
-        "",
-        "\u0661/1/0",
-    ],  # an Arabic-Indic digit one
-)
-def test_parse_path_rejects_anything_else(text: str) -> None:
-    with pytest.raises(ValueError, match="path"):
-        parse_path(text)

@@ -25,9 +25,11 @@ from custom_components.bc26.const import (
     DATA_MODE_BUFFER_ACCESS,
     DATA_MODE_DIRECT_PUSH,
     DOMAIN,
+    SUBENTRY_RESOURCE_SENSOR,
+    module_title,
 )
 from custom_components.bc26.resource_sensor import decoded_unique_id
-from custom_components.bc26.subentry_flow import SUBENTRY_RESOURCE_SENSOR
+from custom_components.bc26.resources import Phase
 
 from .ha2_fixtures import DOWNLINK, UPLINK, Rig
 from .ha_fixtures import IMEI, until
@@ -78,7 +80,8 @@ async def _written(rig: Rig, payload: bytes, unique_id: str = RAW_DOWNLINK) -> S
     "ha2_data_mode", [DATA_MODE_DIRECT_PUSH, DATA_MODE_BUFFER_ACCESS], indirect=True
 )
 async def test_platform_writes_become_raw_sensor_and_events(rig: Rig) -> None:
-    assert _entity_id(rig.hass, "sensor", RAW_DOWNLINK) is None  # no payload yet, no sensor
+    # The resource the platform writes has its sensor from the start, with no value yet.
+    assert _state(rig.hass, "sensor", RAW_DOWNLINK).state == STATE_UNKNOWN
     event_before = _state(rig.hass, "event", EVENT)
     assert event_before.state == STATE_UNKNOWN
 
@@ -87,7 +90,7 @@ async def test_platform_writes_become_raw_sensor_and_events(rig: Rig) -> None:
     assert text.attributes["length"] == 7
     assert text.attributes["hex"] == "50554D50204F4E"
     assert text.attributes["received_at"]
-    assert text.name == f"BC26 {IMEI} Resource 19/1/0"
+    assert text.name == f"{module_title(IMEI)} Resource 19/1/0"
     event = _state(rig.hass, "event", EVENT)
     assert event.attributes["event_type"] == "data_received"
     assert {key: event.attributes[key] for key in ("object", "instance", "resource")} == {
@@ -159,9 +162,9 @@ async def test_announcements_come_after_every_subscriber(rig: Rig) -> None:
     heard: list[str] = []
     session = rig.session
     unsubscribers = [
-        session.async_subscribe_downlink_announcement(lambda _: heard.append("announcer")),
-        session.async_subscribe_downlink(None, lambda _: heard.append("every path")),
-        session.async_subscribe_downlink(DOWNLINK, lambda _: heard.append("its path")),
+        session.resources.listen(Phase.ANNOUNCE, None, lambda _: heard.append("announcer")),
+        session.resources.listen(Phase.UPDATE, None, lambda _: heard.append("every path")),
+        session.resources.listen(Phase.UPDATE, DOWNLINK, lambda _: heard.append("its path")),
     ]
     await _written(rig, b"ordered")
     await until(lambda: len(heard) == 3)
@@ -176,11 +179,15 @@ async def test_one_read_writes_its_sensors_before_any_announcement(rig: Rig) -> 
     heard: list[str] = []
     session = rig.session
     unsubscribers = [
-        session.async_subscribe_downlink_announcement(
-            lambda downlink: heard.append(f"announce {downlink.data.decode()}")
+        session.resources.listen(
+            Phase.ANNOUNCE,
+            None,
+            lambda downlink: heard.append(f"announce {downlink.data.decode()}"),
         ),
-        session.async_subscribe_downlink(
-            DOWNLINK, lambda downlink: heard.append(f"sensor {downlink.data.decode()}")
+        session.resources.listen(
+            Phase.UPDATE,
+            DOWNLINK,
+            lambda downlink: heard.append(f"sensor {downlink.data.decode()}"),
         ),
     ]
     # One write on the pty, as when the module prints two URCs back to back.
@@ -196,15 +203,15 @@ async def test_an_announcer_gone_before_its_turn_hears_nothing(rig: Rig) -> None
     await rig.ready()
     heard: list[str] = []
     session = rig.session
-    remove_announcer = session.async_subscribe_downlink_announcement(
-        lambda _: heard.append("announcer")
+    remove_announcer = session.resources.listen(
+        Phase.ANNOUNCE, None, lambda _: heard.append("announcer")
     )
 
     def sensor(_: object) -> None:
         heard.append("sensor")
         remove_announcer()  # in the read's own callback, before the next loop iteration
 
-    remove_sensor = session.async_subscribe_downlink(DOWNLINK, sensor)
+    remove_sensor = session.resources.listen(Phase.UPDATE, DOWNLINK, sensor)
     await _written(rig, b"late")
     await _written(rig, b"later")
     remove_sensor()
@@ -305,7 +312,7 @@ async def test_decoded_sensors_share_one_frame(rig: Rig, hass: HomeAssistant) ->
     assert state.state == "-10.0"
     assert state.attributes["unit_of_measurement"] == "°C"
     assert state.attributes["device_class"] == "temperature"
-    assert state.name == f"BC26 {IMEI} Outdoor temperature"
+    assert state.name == f"{module_title(IMEI)} Outdoor temperature"
     # Decoded sensors sit on the module's device, next to its other entities.
     registry = er.async_get(hass)
     decoded_entry = registry.async_get(state.entity_id)
@@ -422,7 +429,7 @@ async def test_subentry_reconfigure_and_remove(rig: Rig, hass: HomeAssistant) ->
     await until(lambda: _state(hass, "sensor", temperature).state == "21.5")
     state = _state(hass, "sensor", temperature)
     assert state.entity_id == entity_id
-    assert state.name == f"BC26 {IMEI} Indoor temperature"
+    assert state.name == f"{module_title(IMEI)} Indoor temperature"
     assert state.attributes["device_class"] == "temperature"
     assert state.attributes["state_class"] == "measurement"
     assert rig.entry.subentries[subentry_id].title == "Indoor temperature"
@@ -450,7 +457,11 @@ async def test_subentry_reconfigure_and_remove(rig: Rig, hass: HomeAssistant) ->
     ],
 )
 async def test_decoded_sensors_restore_their_value(rig: Rig, hass: HomeAssistant) -> None:
-    (subentry_id,) = rig.entry.subentries
+    (subentry_id,) = (
+        subentry_id
+        for subentry_id, subentry in rig.entry.subentries.items()
+        if subentry.subentry_type == SUBENTRY_RESOURCE_SENSOR
+    )
     humidity = decoded_unique_id(rig.entry, subentry_id)
     await _written(rig, bytes.fromhex("00000190"))
     await until(lambda: _state(hass, "sensor", humidity).state == "40.0")

@@ -19,9 +19,8 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import parse_yaml
 import pytest
 
-from custom_components.bc26.const import DOMAIN
+from custom_components.bc26.const import DOMAIN, SUBENTRY_RESOURCE_SENSOR
 from custom_components.bc26.resource_sensor import decoded_unique_id
-from custom_components.bc26.subentry_flow import SUBENTRY_RESOURCE_SENSOR
 
 from .ha2_fixtures import Rig
 from .ha_fixtures import until

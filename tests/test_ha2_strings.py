@@ -30,35 +30,42 @@ def _keys_raised(module: str, function: str) -> set[str]:
 
 
 ACTION_ERRORS = {
-    # ServiceValidationError: the call is wrong
+    # ServiceValidationError: the call is wrong, or the session cannot take it now
     "entry_not_found",
     "entry_not_loaded",
     "empty_data",
     "data_too_long",
     "odd_length_hex",
     "invalid_hex",
+    "invalid_id",
+    "invalid_boolean",
     "path_not_declared",
-    # HomeAssistantError: the module or the platform could not do it
+    "path_needed",
     "module_unavailable",
     "not_registered",
     "not_observed",
+    "queue_full",
+    "send_cancelled",
+    # HomeAssistantError: the module or the platform could not do it
     "send_failed",
+    "send_failed_timeout",
+    "send_failed_reset",
     "send_timeout",
     "send_rejected",
     "send_error",
-    "queue_full",
-    "send_cancelled",
+    "send_outcome_unknown",
     "reregister_failed",
     "update_failed",
 }
 
 
 def test_every_error_raised_has_a_text() -> None:
+    services = _source("services.py")
     raised = (
-        _keys_raised("services.py", "_validation_error")
-        | _keys_raised("services.py", "module_error")
-        | _keys_raised("uplink.py", "module_error")
-        | set(re.findall(r'_registration_step\(.*?"([a-z_]+)"\)', _source("services.py")))
+        _keys_raised("services.py", "_refusal")
+        | _keys_raised("services.py", "_failure")
+        | set(re.findall(r'"(send_[a-z_]+)"', services))  # defaults and tables too
+        | set(re.findall(r'_registration_step\(\s*coordinator,.*?"([a-z_]+)"\s*\)', services, re.S))
     )
     assert raised == ACTION_ERRORS
     assert STRINGS["exceptions"].keys() >= ACTION_ERRORS
@@ -67,6 +74,14 @@ def test_every_error_raised_has_a_text() -> None:
 def test_every_form_error_has_a_text() -> None:
     raised = set(re.findall(r'"(invalid_[a-z_]+)"', _source("subentry_flow.py")))
     assert raised == set(STRINGS["config_subentries"]["resource_sensor"]["error"])
+    object_errors = set(
+        re.findall(r'"((?:invalid|no|already|buffer)_[a-z_]+)"', _source("object_flow.py"))
+    ) | set(re.findall(r'TableError\(\s*"([a-z_]+)"', _source("resources.py")))
+    assert object_errors == set(STRINGS["config_subentries"]["lwm2m_object"]["error"])
+    options_errors = set(re.findall(r'"((?:invalid|buffer)_[a-z_]+)"', _source("config_flow.py")))
+    options_errors -= {"invalid_server", "invalid_endpoint", "invalid_server_port"}
+    options_errors.add("buffer_access_one_writable")  # raised through object_flow's check
+    assert options_errors == set(STRINGS["options"]["error"])
 
 
 def test_actions_fields_texts_and_icons_match() -> None:
@@ -102,6 +117,25 @@ async def test_home_assistant_reads_the_action_descriptions(hass: HomeAssistant)
         "config_entry": {"integration": DOMAIN}
     }
     assert send["fields"]["encoding"]["default"] == "text"
-    assert send["fields"]["object_id"]["default"] == 19
+    assert "default" not in send["fields"]["object_id"]  # the table decides (see bc26.send)
     assert "boolean" in send["fields"]["confirmable"]["selector"]
     assert send["fields"]["data"]["required"] is True
+
+
+def test_the_repair_fix_flow_has_the_texts_of_the_reconfigure_step() -> None:
+    """The fix flow shows the reconfigure flow's form, errors and aborts: each needs a text."""
+    reconfigure = STRINGS["config"]["step"]["reconfigure"]
+    fix_flow = STRINGS["issues"]["registration_failed"]["fix_flow"]
+    step = fix_flow["step"]["reconfigure"]
+    assert step["data"] == reconfigure["data"]
+    assert step["data_description"] == reconfigure["data_description"]
+    assert fix_flow["error"] == STRINGS["config"]["error"]
+    assert set(fix_flow["abort"]) == {"wrong_module", "entry_removed"}
+    placeholders = re.findall(r"{(\w+)}", json.dumps(STRINGS["issues"]))
+    assert set(placeholders) == {"title"}
+
+
+def test_binary_sensors_name_their_states() -> None:
+    """A device class words on/off for other things (connectivity: "Connected")."""
+    for texts in STRINGS["entity"]["binary_sensor"].values():
+        assert set(texts["state"]) == {"on", "off"}

@@ -7,22 +7,35 @@ is not set up; test_ha2_entities.py runs the same flow against a loaded entry.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import json
+from pathlib import Path
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USER,
+    ConfigSubentry,
     ConfigSubentryData,
     SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers.selector import SelectSelector
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.bc26.const import DOMAIN
-from custom_components.bc26.subentry_flow import SUBENTRY_RESOURCE_SENSOR
+from custom_components.bc26.const import (
+    DOMAIN,
+    SUBENTRY_OBJECT,
+    SUBENTRY_RESOURCE_SENSOR,
+    module_title,
+)
+from custom_components.bc26.object_flow import default_object_data
 
 from .ha_fixtures import IMEI
+
+STRINGS = json.loads(
+    (Path(__file__).parent.parent / "custom_components" / DOMAIN / "strings.json").read_text()
+)
 
 TEMPERATURE = {
     "name": "Outdoor temperature",
@@ -39,15 +52,17 @@ def entry(hass: HomeAssistant) -> MockConfigEntry:
     """The module's entry with one decoded sensor; never set up here."""
     config_entry = MockConfigEntry(
         domain=DOMAIN,
-        title=f"BC26 {IMEI}",
+        title=module_title(IMEI),
         unique_id=IMEI,
+        minor_version=2,
         subentries_data=[
+            *default_object_data(),
             ConfigSubentryData(
                 data=TEMPERATURE,
                 subentry_type=SUBENTRY_RESOURCE_SENSOR,
                 title=TEMPERATURE["name"],
                 unique_id=None,
-            )
+            ),
         ],
     )
     config_entry.add_to_hass(hass)
@@ -63,6 +78,14 @@ async def _start(hass: HomeAssistant, entry: MockConfigEntry) -> SubentryFlowRes
     return result
 
 
+def _sensors(entry: MockConfigEntry) -> list[ConfigSubentry]:
+    return [
+        subentry
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_RESOURCE_SENSOR
+    ]
+
+
 def _placeholders(result: SubentryFlowResult) -> Mapping[str, str]:
     placeholders = result["description_placeholders"]
     assert placeholders is not None
@@ -74,8 +97,40 @@ async def test_entry_offers_the_resource_sensor_subentry(
 ) -> None:
     await _start(hass, entry)  # loads the config flow handler
     assert entry.supported_subentry_types == {
-        SUBENTRY_RESOURCE_SENSOR: {"supports_reconfigure": True}
+        SUBENTRY_OBJECT: {"supports_reconfigure": True},
+        SUBENTRY_RESOURCE_SENSOR: {"supports_reconfigure": True},
     }
+
+
+async def test_every_dropdown_option_has_a_translated_label(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """Device class and state class options read "PM2.5", "pH", not "Pm25", "Ph".
+
+    The frontend labels the options of a select selector with a translation_key from
+    the `selector` section of strings.json, as Home Assistant's template helper does.
+    """
+    result = await _start(hass, entry)
+    assert result["data_schema"] is not None
+    selects = {
+        str(key): selector.config
+        for key, selector in result["data_schema"].schema.items()
+        # Units and resource paths are their own labels.
+        if isinstance(selector, SelectSelector)
+        and str(key) not in ("unit_of_measurement", "resource_path")
+    }
+    assert set(selects) == {"device_class", "state_class"}
+    for config in selects.values():
+        labels = STRINGS["selector"][config["translation_key"]]["options"]
+        assert config["options"]
+        assert all(isinstance(option, str) for option in config["options"])
+        assert set(config["options"]) <= set(labels)
+    device_classes = STRINGS["selector"]["device_class"]["options"]
+    assert (device_classes["pm25"], device_classes["ph"], device_classes["aqi"]) == (
+        "PM2.5",
+        "pH",
+        "Air quality index",
+    )
 
 
 async def test_add_with_defaults(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -106,7 +161,7 @@ async def test_several_sensors_may_read_one_path(
         result["flow_id"],
         {
             "name": "Outdoor humidity",
-            "resource_path": "/19/1/0",
+            "resource_path": "19/1/0",
             "value_template": "{{ (value_bytes[2] * 256 + value_bytes[3]) / 10 }}",
             "unit_of_measurement": "%",
             "device_class": "humidity",
@@ -114,16 +169,41 @@ async def test_several_sensors_may_read_one_path(
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    paths = sorted(sub.data["resource_path"] for sub in entry.subentries.values())
-    assert paths == ["19/1/0", "19/1/0"]  # normalised: no leading slash
+    assert [sub.data["resource_path"] for sub in _sensors(entry)] == ["19/1/0", "19/1/0"]
+
+
+@pytest.mark.parametrize("path", ["19/0/0", "19/1", "3303/0/5700", "/19/1/0"])
+async def test_only_declared_writable_paths_are_offered(
+    hass: HomeAssistant, entry: MockConfigEntry, path: str
+) -> None:
+    result = await _start(hass, entry)
+    assert result["data_schema"] is not None
+    schema = result["data_schema"].schema
+    (selector,) = [value for key, value in schema.items() if str(key) == "resource_path"]
+    assert selector.config["options"] == ["19/1/0"]  # 19/0/0 is one Home Assistant reports
+    with pytest.raises(InvalidData):
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {**TEMPERATURE, "resource_path": path}
+        )
+    assert len(_sensors(entry)) == 1
+
+
+async def test_without_a_writable_resource_there_is_nothing_to_decode(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    for subentry_id, subentry in list(entry.subentries.items()):
+        if subentry.subentry_type == SUBENTRY_OBJECT:
+            hass.config_entries.async_remove_subentry(entry, subentry_id)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_RESOURCE_SENSOR), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_writable_resources"
 
 
 @pytest.mark.parametrize(
     ("change", "field", "error", "placeholder"),
     [
-        ({"resource_path": "19/1"}, "resource_path", "invalid_path", None),
-        ({"resource_path": "19/x/0"}, "resource_path", "invalid_path", None),
-        ({"resource_path": "70000/0/0"}, "resource_path", "invalid_path", None),
         ({"value_template": "{{ value_bytes[0] "}, "value_template", "invalid_template", "error"),
         ({"value_template": "{% if %}"}, "value_template", "invalid_template", "error"),
         ({"unit_of_measurement": "%"}, "unit_of_measurement", "invalid_unit", "expected_units"),
@@ -146,7 +226,7 @@ async def test_form_refuses_what_cannot_work(
     assert result["errors"] == {field: error}
     if placeholder is not None:
         assert _placeholders(result)[placeholder]
-    assert len(entry.subentries) == 1  # nothing added
+    assert len(_sensors(entry)) == 1  # nothing added
     # The user corrects the field and the sensor is added.
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {**TEMPERATURE, "name": "Fixed"}
@@ -182,7 +262,7 @@ async def test_a_class_without_unit_needs_none(hass: HomeAssistant, entry: MockC
 async def test_reconfigure_shows_the_current_settings_and_saves(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    (subentry_id,) = entry.subentries
+    (subentry_id,) = (sensor.subentry_id for sensor in _sensors(entry))
     result = await hass.config_entries.subentries.async_init(
         (entry.entry_id, SUBENTRY_RESOURCE_SENSOR),
         context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id},
@@ -196,10 +276,6 @@ async def test_reconfigure_shows_the_current_settings_and_saves(
         if key.description
     }
     assert suggested == TEMPERATURE
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {**TEMPERATURE, "resource_path": "19/1/"}
-    )
-    assert result["errors"] == {"resource_path": "invalid_path"}
     changed = {**TEMPERATURE, "name": "Cellar temperature", "unit_of_measurement": "°F"}
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], changed)
     assert result["type"] is FlowResultType.ABORT
@@ -212,7 +288,7 @@ async def test_reconfigure_shows_the_current_settings_and_saves(
 async def test_reconfigure_may_clear_optional_fields(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    (subentry_id,) = entry.subentries
+    (subentry_id,) = (sensor.subentry_id for sensor in _sensors(entry))
     result = await hass.config_entries.subentries.async_init(
         (entry.entry_id, SUBENTRY_RESOURCE_SENSOR),
         context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id},

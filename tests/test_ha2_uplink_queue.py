@@ -8,12 +8,13 @@ against the virtual BC26 in test_ha2_actions.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
 
 from custom_components.bc26.uplink import (
+    SendOutcomeUnknownError,
     SendQueue,
     SendQueueClosedError,
     SendQueueFullError,
@@ -33,8 +34,9 @@ class GatedLine:
         self.gate = asyncio.Event()
         self.fail_on: set[bytes] = set()
 
-    async def transmit(self, uplink: Uplink) -> SendStatus:
+    async def transmit(self, uplink: Uplink, on_written: Callable[[], None]) -> SendStatus:
         self.sent.append(uplink.data)
+        on_written()
         self.started.set()
         await self.gate.wait()
         if uplink.data in self.fail_on:
@@ -115,7 +117,8 @@ async def test_a_caller_that_gave_up_never_reaches_the_line(
     assert line.sent == [b"first", b"last"]
 
 
-async def test_close_fails_the_send_on_the_line_and_those_waiting(line: GatedLine) -> None:
+async def test_close_tells_sent_from_not_sent(line: GatedLine) -> None:
+    """The send on the line may have arrived: "outcome unknown"; those behind it: "not sent"."""
     queue = SendQueue(line.transmit, limit=3)
     with pytest.raises(SendQueueClosedError):
         await queue.send(_uplink(b"before start"))
@@ -125,13 +128,33 @@ async def test_close_fails_the_send_on_the_line_and_those_waiting(line: GatedLin
     waiting = asyncio.create_task(queue.send(_uplink(b"waiting")))
     await asyncio.sleep(0)
     queue.close()
-    for call in (on_line, waiting):
-        with pytest.raises(SendQueueClosedError):
-            await call
+    with pytest.raises(SendOutcomeUnknownError):
+        await on_line
+    with pytest.raises(SendQueueClosedError):
+        await waiting
     with pytest.raises(SendQueueClosedError):
         await queue.send(_uplink(b"after close"))
     assert line.sent == [b"on the line"]
     assert queue.pending == 0
+
+
+async def test_close_before_the_line_is_reached_is_not_sent() -> None:
+    """A send still waiting for the line (the session holds it) never went out."""
+    entered = asyncio.Event()
+
+    async def blocked(uplink: Uplink, on_written: Callable[[], None]) -> SendStatus:
+        entered.set()
+        await asyncio.Event().wait()  # never gets the line; on_written is never called
+        return SendStatus.SENT
+
+    queue = SendQueue(blocked, limit=3)
+    queue.start(_start)
+    call = asyncio.create_task(queue.send(_uplink(b"waiting for the line")))
+    await entered.wait()
+    queue.close()
+    with pytest.raises(SendQueueClosedError):
+        await call
+    await asyncio.sleep(0)
 
 
 async def _give_up_while_on_the_line(queue: SendQueue, line: GatedLine, data: bytes) -> None:
@@ -166,6 +189,6 @@ async def test_close_skips_callers_that_already_gave_up(line: GatedLine) -> None
     gave_up.cancel()
     await asyncio.sleep(0)
     queue.close()
-    with pytest.raises(SendQueueClosedError):
+    with pytest.raises(SendOutcomeUnknownError):
         await first
     assert gave_up.cancelled()

@@ -11,7 +11,7 @@ from homeassistant.components import usb
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
-from homeassistant.helpers import selector
+from homeassistant.helpers import device_registry as dr, entity_registry as er, selector
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
@@ -19,6 +19,7 @@ import voluptuous as vol
 from bc26sim import Bc26Simulator, ScriptedNetwork
 from custom_components.bc26.const import (
     CONF_BAUDRATE,
+    CONF_CHECK_INTERVAL,
     CONF_DATA_MODE,
     CONF_DEREGISTER_ON_UNLOAD,
     CONF_ENDPOINT,
@@ -30,7 +31,8 @@ from custom_components.bc26.const import (
     DATA_MODE_DIRECT_PUSH,
     DOMAIN,
 )
-from custom_components.bc26.coordinator import Bc26Coordinator, SessionTiming
+from custom_components.bc26.coordinator import Bc26Coordinator
+from custom_components.bc26.timing import SessionTiming
 
 from .ha_fixtures import IMEI, QUICK_TIMEOUTS, TIME_SCALE, until
 
@@ -96,7 +98,7 @@ async def test_user_flow_creates_entry_and_registers(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.unique_id == IMEI
-    assert entry.title == f"BC26 {IMEI}"
+    assert entry.title == f"BC26 …{IMEI[-4:]}"  # not the whole IMEI: titles end up everywhere
     assert entry.data == {
         CONF_PORT: bc26_port,
         CONF_BAUDRATE: 115200,
@@ -107,14 +109,25 @@ async def test_user_flow_creates_entry_and_registers(
     assert entry.options == {
         CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
         CONF_POLL_INTERVAL: 300,
+        CONF_CHECK_INTERVAL: 3600,
         CONF_DEREGISTER_ON_UNLOAD: True,
     }
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    coordinator: Bc26Coordinator = entry.runtime_data
+    coordinator: Bc26Coordinator = entry.runtime_data.session
     await until(lambda: coordinator.registered)
     assert scripted_network.registrations[-1].endpoint == IMEI
     assert int(bc26.data_mode or 0) == 1
+    # The IMEI names no entity and no device: IDs and names end up in screenshots.
+    entity_ids = [
+        registered.entity_id
+        for registered in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    ]
+    assert entity_ids
+    assert all(IMEI not in entity_id and "_1361_" in entity_id for entity_id in entity_ids)
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.name == entry.title
+    assert device.serial_number == IMEI  # where it belongs, on the device page
     await _unload_all(hass)
 
 
@@ -283,14 +296,18 @@ async def test_platform_step_rejects_bad_server_and_endpoint(
         flow_id,
         {
             CONF_SERVER: "not a host!",
-            CONF_SERVER_PORT: 5683,
+            CONF_SERVER_PORT: 5683.5,  # never stored as 5683
             CONF_ENDPOINT: 'ep"\r\nAT+QLWDEL',
             CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
         },
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "platform"
-    assert result["errors"] == {CONF_SERVER: "invalid_server", CONF_ENDPOINT: "invalid_endpoint"}
+    assert result["errors"] == {
+        CONF_SERVER: "invalid_server",
+        CONF_SERVER_PORT: "invalid_server_port",
+        CONF_ENDPOINT: "invalid_endpoint",
+    }
     result = await hass.config_entries.flow.async_configure(
         flow_id,
         {
@@ -318,6 +335,7 @@ async def test_options_flow_saves_and_reloads(
         {
             CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
             CONF_POLL_INTERVAL: 120,
+            CONF_CHECK_INTERVAL: 600.0,
             CONF_DEREGISTER_ON_UNLOAD: False,
         },
     )
@@ -325,10 +343,11 @@ async def test_options_flow_saves_and_reloads(
     assert config_entry.options == {
         CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
         CONF_POLL_INTERVAL: 120,
+        CONF_CHECK_INTERVAL: 600,
         CONF_DEREGISTER_ON_UNLOAD: False,
     }
     await hass.async_block_till_done()
-    reloaded: Bc26Coordinator = config_entry.runtime_data
+    reloaded: Bc26Coordinator = config_entry.runtime_data.session
     assert reloaded is not coordinator
     await until(lambda: reloaded.registered)
     assert reloaded.data_mode == 1
@@ -344,11 +363,62 @@ async def test_options_flow_below_the_minimum_interval_is_refused(
             {
                 CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
                 CONF_POLL_INTERVAL: 10,
+                CONF_CHECK_INTERVAL: 3600,
                 CONF_DEREGISTER_ON_UNLOAD: True,
             },
         )
     assert config_entry.options[CONF_POLL_INTERVAL] == 300
-    assert config_entry.runtime_data is coordinator
+    assert config_entry.runtime_data.session is coordinator
+
+
+@pytest.mark.parametrize(
+    ("poll", "check", "errors"),
+    [
+        (60.5, 3600, {CONF_POLL_INTERVAL: "invalid_poll_interval"}),
+        (300, 100, {CONF_CHECK_INTERVAL: "invalid_check_interval"}),
+        (300, 3600.5, {CONF_CHECK_INTERVAL: "invalid_check_interval"}),
+    ],
+)
+async def test_options_flow_refuses_intervals_it_cannot_keep(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    config_entry: MockConfigEntry,
+    poll: float,
+    check: float,
+    errors: dict[str, str],
+) -> None:
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
+            CONF_POLL_INTERVAL: poll,
+            CONF_CHECK_INTERVAL: check,
+            CONF_DEREGISTER_ON_UNLOAD: True,
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert CONF_CHECK_INTERVAL not in config_entry.options  # nothing saved
+    assert config_entry.runtime_data.session is coordinator
+
+
+async def test_options_flow_checks_can_be_switched_off(
+    hass: HomeAssistant, coordinator: Bc26Coordinator, config_entry: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
+            CONF_POLL_INTERVAL: 300,
+            CONF_CHECK_INTERVAL: 0,
+            CONF_DEREGISTER_ON_UNLOAD: True,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options[CONF_CHECK_INTERVAL] == 0
+    await hass.async_block_till_done()
 
 
 async def test_reconfigure_server_and_endpoint_registers_again(
@@ -375,7 +445,7 @@ async def test_reconfigure_server_and_endpoint_registers_again(
     assert result["reason"] == "reconfigure_successful"
     assert config_entry.data[CONF_ENDPOINT] == "new-endpoint"
     await hass.async_block_till_done()
-    reloaded: Bc26Coordinator = config_entry.runtime_data
+    reloaded: Bc26Coordinator = config_entry.runtime_data.session
     await until(lambda: reloaded.registered and reloaded is not coordinator)
     registration = scripted_network.registrations[-1]
     assert (registration.endpoint, registration.port) == ("new-endpoint", 5690)
@@ -418,11 +488,16 @@ async def test_reconfigure_checks_server_and_endpoint(
             CONF_PORT: config_entry.data[CONF_PORT],
             CONF_BAUDRATE: "115200",
             CONF_SERVER: "-bad-",
-            CONF_SERVER_PORT: 5683,
+            CONF_SERVER_PORT: 80.25,
             CONF_ENDPOINT: "",
         },
     )
-    assert result["errors"] == {CONF_SERVER: "invalid_server", CONF_ENDPOINT: "invalid_endpoint"}
+    assert result["errors"] == {
+        CONF_SERVER: "invalid_server",
+        CONF_SERVER_PORT: "invalid_server_port",
+        CONF_ENDPOINT: "invalid_endpoint",
+    }
+    assert config_entry.data[CONF_SERVER_PORT] == 5683
 
 
 async def test_reconfigure_baud_rate_of_the_loaded_port_is_saved_without_probing(

@@ -25,7 +25,7 @@ from syrupy.filters import props
 from bc26sim import Bc26Simulator, ScriptedNetwork
 from custom_components.bc26.coordinator import Bc26Coordinator
 
-from .ha_fixtures import IMEI, until
+from .ha_fixtures import IMEI, SLUG, until
 
 
 def _value(member: StrEnum | str | None) -> str | None:
@@ -61,7 +61,7 @@ async def test_entities(
     entity_registry: er.EntityRegistry,
     bc26_snapshot: SnapshotAssertion,
 ) -> None:
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
     await until(lambda: coordinator.link.signal_dbm is not None)
     entries = er.async_entries_for_config_entry(entity_registry, config_entry.entry_id)
     view = {entry.entity_id: _entity_view(hass, entry) for entry in entries}
@@ -74,14 +74,14 @@ async def test_ip_address_sensor_is_disabled_by_default_and_works_when_enabled(
     config_entry: MockConfigEntry,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    entity_id = f"sensor.bc26_{IMEI}_ip_address"
+    entity_id = f"sensor.{SLUG}_ip_address"
     entry = entity_registry.async_get(entity_id)
     assert entry is not None
     assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     entity_registry.async_update_entity(entity_id, disabled_by=None)
     assert await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()
-    reloaded: Bc26Coordinator = config_entry.runtime_data
+    reloaded: Bc26Coordinator = config_entry.runtime_data.session
     await until(lambda: reloaded.link.ip_address is not None)
     await until(lambda: hass.states.get(entity_id) is not None)
     assert hass.states.get(entity_id).state == "10.52.241.198"
@@ -94,8 +94,8 @@ async def test_entities_follow_the_session(
     scripted_network: ScriptedNetwork,
     bc26_port: str,
 ) -> None:
-    observed = f"sensor.bc26_{IMEI}_observed_resources"
-    state = f"sensor.bc26_{IMEI}_registration_state"
+    observed = f"sensor.{SLUG}_observed_resources"
+    state = f"sensor.{SLUG}_registration_state"
     await until(lambda: hass.states.get(observed).state == "1")
     assert hass.states.get(observed).attributes["paths"] == ["19/0/0"]
     assert await scripted_network.cancel_observe((19, 0, 0))
@@ -113,7 +113,7 @@ async def test_diagnostics(
     config_entry: MockConfigEntry,
     bc26_snapshot: SnapshotAssertion,
 ) -> None:
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
     await until(lambda: coordinator.link.signal_dbm is not None)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
     assert diagnostics == bc26_snapshot(exclude=props("started_at", "transcript", "port"))

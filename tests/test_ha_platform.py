@@ -15,7 +15,8 @@ from bc26sim.platform import LwM2mPlatform
 from custom_components.bc26.const import (
     DATA_MODE_BUFFER_ACCESS,
 )
-from custom_components.bc26.coordinator import Bc26Coordinator, Downlink
+from custom_components.bc26.coordinator import Bc26Coordinator
+from custom_components.bc26.resources import Payload, Phase
 
 from .ha_fixtures import IMEI, module_entry, until
 
@@ -55,11 +56,11 @@ async def test_buffered_writes_of_the_platform_arrive_and_unload_deregisters(
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    coordinator: Bc26Coordinator = entry.runtime_data
-    received: list[Downlink] = []
-    coordinator.async_subscribe_downlink((19, 1, 0), received.append)
+    coordinator: Bc26Coordinator = entry.runtime_data.session
+    received: list[Payload] = []
+    coordinator.resources.listen(Phase.UPDATE, (19, 1, 0), received.append)
 
-    await until(lambda: coordinator.registered and (19, 0, 0) in coordinator.observed)
+    await until(lambda: coordinator.registered and (19, 0, 0) in coordinator.resources.observed)
     assert ENDPOINT in platform.registrations
     for payload in (b"\xaa\xaa\x00\x00", b"set 21.5"):
         reply = await platform.write(ENDPOINT, (19, 1, 0), payload)

@@ -24,11 +24,9 @@ from custom_components.bc26.const import (
 )
 from custom_components.bc26.coordinator import (
     Bc26Coordinator,
-    Downlink,
     ModemUnavailableError,
     NotRegisteredError,
     RegistrationState,
-    SessionTiming,
 )
 from custom_components.bc26.modem import (
     CommandRejectedError,
@@ -36,10 +34,12 @@ from custom_components.bc26.modem import (
     DataMode,
     RegistrationError,
 )
+from custom_components.bc26.resources import Payload, Phase, ResourceTable
+from custom_components.bc26.timing import SessionTiming
 
-from .ha_fixtures import IMEI, QUICK_TIMEOUTS, TIME_SCALE, until
+from .ha_fixtures import IMEI, QUICK_TIMEOUTS, SLUG, TIME_SCALE, until
 
-REGISTERED_ENTITY = "binary_sensor.bc26_866971030001361_registered"
+REGISTERED_ENTITY = f"binary_sensor.{SLUG}_registered"
 
 
 def _repoint(link: Path, target: str) -> None:
@@ -59,6 +59,8 @@ async def test_setup_initialises_and_registers(
 ) -> None:
     commands = list(bc26.commands)
     order = [
+        "AT+QLWCLOSE",  # nothing more comes from the platform while the buffer is read
+        "AT+QLWRD=512",  # in either data mode: nothing the module holds is deleted
         "AT+QLWDEL",
         'AT+QLWSERV="127.0.0.1",5683',
         'AT+QLWCONF="bc26-test"',
@@ -71,8 +73,8 @@ async def test_setup_initialises_and_registers(
     assert positions == sorted(positions)
     assert bc26.registered
     assert scripted_network.registrations[-1].endpoint == "bc26-test"
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
-    assert coordinator.declared_paths == {(19, 0, 0), (19, 1, 0)}
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
+    assert coordinator.declared == ResourceTable.default()  # the /19 pair of new entries
     assert coordinator.state is RegistrationState.REGISTERED
     assert coordinator.modem_identity.imei == IMEI
     devices = dr.async_entries_for_config_entry(
@@ -81,11 +83,9 @@ async def test_setup_initialises_and_registers(
     assert len(devices) == 1
     device = devices[0]
     assert device.identifiers == {(DOMAIN, IMEI)}
-    assert (device.manufacturer, device.model, device.serial_number) == (
-        "Quectel",
-        coordinator.modem_identity.model,
-        IMEI,
-    )
+    # ATI says "Quectel_BC26"; the device page shows "BC26 by Quectel".
+    assert coordinator.modem_identity.model == "Quectel_BC26"
+    assert (device.manufacturer, device.model, device.serial_number) == ("Quectel", "BC26", IMEI)
     assert device.sw_version == coordinator.modem_identity.firmware
     assert hass.states.get(REGISTERED_ENTITY).state == "on"
 
@@ -141,28 +141,28 @@ async def test_registration_failure_raises_and_clears_a_repair_issue(
 ) -> None:
     scripted_network.register_result = False
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    coordinator: Bc26Coordinator = config_entry.runtime_data
+    coordinator: Bc26Coordinator = config_entry.runtime_data.session
     issues = ir.async_get(hass)
     issue_id = f"registration_failed_{config_entry.entry_id}"
     await until(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
     issue = issues.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "registration_failed"
-    assert issue.translation_placeholders == {
-        "title": config_entry.title,
-        "server": "127.0.0.1:5683",
-        "endpoint": "bc26-test",
-    }
-    assert not issue.is_fixable
-    assert coordinator.consecutive_failures >= 3
+    # The entry's title only: the issue is readable by every user, server and endpoint
+    # are not theirs to read.
+    assert issue.translation_placeholders == {"title": config_entry.title}
+    assert issue.is_fixable  # its fix is the entry's Reconfigure form (repairs.py)
+    assert coordinator.registrations.consecutive_failures >= 3
     assert hass.states.get(REGISTERED_ENTITY).state == "off"
-    assert all(attempt.outcome == "RegistrationError" for attempt in coordinator.attempts)
+    assert all(
+        attempt.outcome == "RegistrationError" for attempt in coordinator.registrations.attempts
+    )
 
     scripted_network.register_result = True
     await until(lambda: coordinator.registered)
     assert issues.async_get_issue(DOMAIN, issue_id) is None
-    assert coordinator.consecutive_failures == 0
-    assert coordinator.attempts[-1].outcome == "registered"
+    assert coordinator.registrations.consecutive_failures == 0
+    assert coordinator.registrations.attempts[-1].outcome == "registered"
     assert await hass.config_entries.async_unload(config_entry.entry_id)
 
 
@@ -173,7 +173,7 @@ async def test_reboot_registers_again_without_user_action(
     scripted_network: ScriptedNetwork,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
     registrations = len(scripted_network.registrations)
     opened = _count(bc26.commands, "AT+QLWOPEN=0")
     await bc26.reboot()
@@ -182,7 +182,7 @@ async def test_reboot_registers_again_without_user_action(
     assert _count(bc26.commands, "AT+QLWOPEN=0") == opened + 1
     assert not bc26.echo  # ATE0 was sent again after the banner switched echo back on
     assert "restarted" in caplog.text
-    await until(lambda: coordinator.observed == {(19, 0, 0)})
+    await until(lambda: coordinator.resources.observed == {(19, 0, 0)})
 
 
 async def test_unplug_logs_once_and_reconnects(
@@ -200,7 +200,7 @@ async def test_unplug_logs_once_and_reconnects(
     with pytest.raises(ModemUnavailableError):
         async with coordinator.modem_session():
             pass
-    assert coordinator.observed == set()
+    assert coordinator.resources.observed == set()
     attempts = _count(bc26.commands, "AT")
     registrations = len(scripted_network.registrations)
     await bc26.replug()
@@ -243,12 +243,12 @@ async def test_unplugged_for_a_while_logs_only_once(
 async def test_direct_push_reaches_only_the_subscribers_of_its_path(
     coordinator: Bc26Coordinator, scripted_network: ScriptedNetwork
 ) -> None:
-    downlink_path: list[Downlink] = []
-    every_path: list[Downlink] = []
-    other_path: list[Downlink] = []
-    unsubscribe = coordinator.async_subscribe_downlink((19, 1, 0), downlink_path.append)
-    coordinator.async_subscribe_downlink(None, every_path.append)
-    coordinator.async_subscribe_downlink((19, 0, 0), other_path.append)
+    downlink_path: list[Payload] = []
+    every_path: list[Payload] = []
+    other_path: list[Payload] = []
+    unsubscribe = coordinator.resources.listen(Phase.UPDATE, (19, 1, 0), downlink_path.append)
+    coordinator.resources.listen(Phase.UPDATE, None, every_path.append)
+    coordinator.resources.listen(Phase.UPDATE, (19, 0, 0), other_path.append)
     assert await scripted_network.write((19, 1, 0), b"\xaa\xaa\x00\x00")
     await until(lambda: len(every_path) == 1)
     assert [d.data for d in downlink_path] == [b"\xaa\xaa\x00\x00"]
@@ -269,11 +269,13 @@ async def test_a_failing_subscriber_does_not_starve_the_others(
 ) -> None:
     received: list[bytes] = []
 
-    def broken(downlink: Downlink) -> None:
+    def broken(downlink: Payload) -> None:
         raise ValueError("broken subscriber")
 
-    coordinator.async_subscribe_downlink((19, 1, 0), broken)
-    coordinator.async_subscribe_downlink(None, lambda downlink: received.append(downlink.data))
+    coordinator.resources.listen(Phase.UPDATE, (19, 1, 0), broken)
+    coordinator.resources.listen(
+        Phase.UPDATE, None, lambda downlink: received.append(downlink.data)
+    )
     assert await scripted_network.write((19, 1, 0), b"x")
     await until(lambda: received == [b"x"])
     assert "broken subscriber" in caplog.text
@@ -292,8 +294,8 @@ async def test_buffer_access_drains_every_node(
     assert coordinator.data_mode is DataMode.BUFFER_ACCESS
     assert "AT+QLWOPEN=1" in bc26.commands
     received: list[bytes] = []
-    coordinator.async_subscribe_downlink(
-        (19, 1, 0), lambda downlink: received.append(downlink.data)
+    coordinator.resources.listen(
+        Phase.UPDATE, (19, 1, 0), lambda downlink: received.append(downlink.data)
     )
     payloads = [b"first", bytes(range(256)) * 2, b"third"]
     for payload in payloads:
@@ -316,7 +318,9 @@ async def test_buffer_access_keeps_what_arrived_while_unplugged(
     entry_options: dict[str, object],
 ) -> None:
     received: list[bytes] = []
-    coordinator.async_subscribe_downlink(None, lambda downlink: received.append(downlink.data))
+    coordinator.resources.listen(
+        Phase.UPDATE, None, lambda downlink: received.append(downlink.data)
+    )
     await bc26.unplug()  # the link goes with the port, as udev does
     await until(lambda: not coordinator.connected)
     # The module is still registered: the platform's writes wait in its buffer, and the
@@ -365,7 +369,7 @@ async def test_reregister_and_update_registration(
     assert scripted_network.deregistrations == 1
     await coordinator.async_update_registration()
     assert len(scripted_network.updates) == 1
-    assert await coordinator.async_refresh_con_status() is ConStatus.NOT_SENT
+    assert coordinator.con_status is ConStatus.NOT_SENT  # polled: no CON send yet
 
 
 async def test_failed_reregister_raises_and_the_session_retries(
@@ -377,7 +381,7 @@ async def test_failed_reregister_raises_and_the_session_retries(
     assert not coordinator.registered
     with pytest.raises(NotRegisteredError):
         await coordinator.async_update_registration()
-    await until(lambda: coordinator.consecutive_failures >= 1)
+    await until(lambda: coordinator.registrations.consecutive_failures >= 1)
     scripted_network.register_result = True
     await until(lambda: coordinator.registered)
 
@@ -409,10 +413,11 @@ async def test_unload_without_deregistration_when_the_option_is_off(
     scripted_network: ScriptedNetwork,
     entry_options: dict[str, object],
 ) -> None:
+    closes = _count(bc26.commands, "AT+QLWCLOSE")  # one, refused, while initialising
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     assert scripted_network.deregistrations == 0
     assert bc26.registered
-    assert "AT+QLWCLOSE" not in bc26.commands
+    assert _count(bc26.commands, "AT+QLWCLOSE") == closes
 
 
 async def test_home_assistant_stop_closes_the_port(
@@ -479,11 +484,11 @@ async def test_a_module_that_stops_answering_is_initialised_again(
     registrations = _count(bc26.commands, "AT+QLWOPEN=0")
     bc26.mute = True
     await until(lambda: not coordinator.registered)
-    await until(lambda: coordinator.consecutive_failures >= 1)
+    await until(lambda: coordinator.registrations.consecutive_failures >= 1)
     assert coordinator.connected  # the port is fine; the module is not
     assert coordinator.state is RegistrationState.WAITING_TO_RETRY
-    assert coordinator.attempts[-1].outcome == "NoResponseError"
-    assert coordinator.attempts[-1].detail.startswith("before registering")
+    assert coordinator.registrations.attempts[-1].outcome == "NoResponseError"
+    assert coordinator.registrations.attempts[-1].detail.startswith("before registering")
     bc26.mute = False
     await until(lambda: coordinator.registered)
     assert _count(bc26.commands, "AT+QLWOPEN=0") == registrations + 1
@@ -543,8 +548,8 @@ async def test_reconnect_waits_for_the_same_module(
 async def test_network_registration_urc_and_con_status_reach_the_sensors(
     hass: HomeAssistant, coordinator: Bc26Coordinator, bc26: Bc26Simulator
 ) -> None:
-    network = f"sensor.bc26_{IMEI}_network_registration"
-    con_status = f"sensor.bc26_{IMEI}_last_confirmable_send"
+    network = f"sensor.{SLUG}_network_registration"
+    con_status = f"sensor.{SLUG}_last_confirmable_send"
     await until(lambda: hass.states.get(network).state == "registered_home")
     bc26.inject(b"\r\n+CEREG: 2\r\n")
     await until(lambda: hass.states.get(network).state == "searching")

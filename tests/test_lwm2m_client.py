@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from bc26sim import tlv
-from bc26sim.lwm2m import OPAQUE, TLV, Lwm2mClient
+from bc26sim.lwm2m import JSON, OPAQUE, TEXT, TLV, Lwm2mClient
 from bc26sim.network import ObjectInstance, SendOutcome
 from bc26sim.platform import LwM2mPlatform, PlatformEvent, RegistrationEvent
 from tests.lwm2m_fixtures import (
@@ -266,8 +266,10 @@ async def test_undeclared_paths_are_not_found(
 
 async def test_requests_the_client_does_not_support(lwm2m: Lwm2mRig) -> None:
     await registered(lwm2m)
-    text = await lwm2m.platform.write(ENDPOINT, DOWNLINK, b"hi", content_format=0)
-    assert text.code == "4.15"
+    json = await lwm2m.platform.write(ENDPOINT, DOWNLINK, b"{}", content_format=JSON)
+    assert json.code == "4.15"
+    text_on_instance = await lwm2m.platform.write(ENDPOINT, (19, 1), b"hi", content_format=TEXT)
+    assert text_on_instance.code == "4.15"
     broken_tlv = await lwm2m.platform.write(
         ENDPOINT, DOWNLINK, b"\xc8\x00\x05ab", content_format=TLV
     )
@@ -276,8 +278,8 @@ async def test_requests_the_client_does_not_support(lwm2m: Lwm2mRig) -> None:
         ENDPOINT, DOWNLINK, tlv.encode_resources([(1, b"x")]), content_format=TLV
     )
     assert other_resource.code == "4.00"
-    json = await lwm2m.platform.read(ENDPOINT, DOWNLINK, accept=11543)
-    assert json.code == "4.06"
+    as_json = await lwm2m.platform.read(ENDPOINT, DOWNLINK, accept=JSON)
+    assert as_json.code == "4.06"
     assert lwm2m.modem.writes == []
 
 

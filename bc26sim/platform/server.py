@@ -2,7 +2,10 @@
 
 It accepts Register, Update and Deregister on `/rd`, observes the configured
 resources after each registration (`/19/0/0` by default), writes and reads on
-request, and records every notification with its bytes and message type. CON
+request, and records every notification with its bytes and message type. Any path
+can be observed, read or written, in any content format: `write(...,
+content_format=TEXT)`, `observe(..., accept=TLV)` (the device answers 4.04 for
+what it did not declare, 4.15 or 4.06 for a format it does not take). CON
 notifications are acknowledged, reset or ignored according to `con_policy`, so
 tests can stage lost ACKs and resets (with "reset", NON notifications are rejected
 with a Reset too, as RFC 7641 allows).
@@ -34,7 +37,11 @@ _LOGGER = logging.getLogger(__name__)
 type Path = tuple[int, ...]
 type ConPolicy = Literal["ack", "reset", "ignore"]
 
+# Content formats (LwM2M 1.0 6.4); what the virtual BC26 does with each: bc26sim.lwm2m.
+TEXT = 0
 OPAQUE = 42
+TLV = 11542
+JSON = 11543
 RESULT_TIMEOUT = 128.0  # how long a request to the device may take, before scaling
 DEFAULT_LIFETIME = 86400  # LwM2M 1.0: lifetime when Register has no lt
 _RECENT_MIDS = 32  # per observation, to recognise retransmitted notifications
@@ -102,11 +109,20 @@ class ObservationEvent:
 type PlatformEvent = RegistrationEvent | ObservationEvent | Uplink
 
 
+@dataclass(frozen=True, slots=True)
+class ObserveTarget:
+    """A path to observe after each registration, and the Accept to ask with (none if None)."""
+
+    path: Path
+    accept: int | None = None
+
+
 @dataclass(eq=False, slots=True)
 class _Observation:
     endpoint: str
     path: Path
     token: bytes
+    accept: int | None
     first: asyncio.Future[aiocoap.Message]
     cancel: asyncio.Future[aiocoap.Message] | None = None
     mids: deque[int] = field(default_factory=lambda: deque(maxlen=_RECENT_MIDS))
@@ -126,14 +142,16 @@ class LwM2mPlatform:
     def __init__(
         self,
         *,
-        observe: Iterable[Path],
+        observe: Iterable[Path | ObserveTarget],
         time_scale: float,
         observe_delay: float,
         history: int,
         max_clients: int,
         on_event: Callable[[PlatformEvent], None] | None,
     ) -> None:
-        self._observe = tuple(tuple(p) for p in observe)
+        self._observe = tuple(
+            t if isinstance(t, ObserveTarget) else ObserveTarget(tuple(t)) for t in observe
+        )
         self._scale = time_scale
         self._observe_delay = observe_delay
         self._max_clients = max_clients
@@ -157,7 +175,7 @@ class LwM2mPlatform:
         host: str = "127.0.0.1",
         port: int = 5683,
         *,
-        observe: Iterable[Path] = ((19, 0, 0),),
+        observe: Iterable[Path | ObserveTarget] = ((19, 0, 0),),
         time_scale: float = 1.0,
         observe_delay: float = 0.0,
         history: int = 1000,
@@ -166,7 +184,8 @@ class LwM2mPlatform:
     ) -> LwM2mPlatform:
         """Listen on `host`:`port` (0 picks a free port).
 
-        `observe` lists what to observe on every new registration, `observe_delay`
+        `observe` lists what to observe on every new registration (a path, or an
+        `ObserveTarget` with the Accept to ask for), `observe_delay`
         (seconds, scaled) how long to wait first. `time_scale` multiplies every
         duration: retransmissions, request timeouts, registration lifetimes.
         """
@@ -277,8 +296,11 @@ class LwM2mPlatform:
 
     # -- device management -----------------------------------------------------------
 
-    async def observe(self, endpoint: str, path: Path) -> Reply:
+    async def observe(self, endpoint: str, path: Path, *, accept: int | None = None) -> Reply:
         """Observe `path` on `endpoint` (RFC 7641); the Reply is the first response.
+
+        With `accept`, the GET carries that Accept option and the device answers and
+        notifies in that content format (or refuses with 4.06).
 
         LookupError: `endpoint` is not registered; ConnectionError: the device reset
         the request or is unreachable; TimeoutError: it never answered. The same
@@ -287,7 +309,7 @@ class LwM2mPlatform:
         client = self._client(endpoint)
         loop = asyncio.get_running_loop()
         observation = _Observation(
-            endpoint, tuple(path), secrets.token_bytes(8), loop.create_future()
+            endpoint, tuple(path), secrets.token_bytes(8), accept, loop.create_future()
         )
         live = self._live()
         live.route(observation.token, lambda message: self._on_message(observation, message))
@@ -324,7 +346,10 @@ class LwM2mPlatform:
     async def write(
         self, endpoint: str, path: Path, payload: bytes, *, content_format: int = OPAQUE
     ) -> Reply:
-        """Write `payload` to `path` (PUT, opaque unless told otherwise)."""
+        """Write `payload` to `path` (PUT), as `content_format` says it is (opaque by default).
+
+        The payload goes as given: for TLV, pass it encoded (`bc26sim.tlv`).
+        """
         message = aiocoap.Message(code=Code.PUT, payload=payload, content_format=content_format)
         return await self._request(endpoint, path, message)
 
@@ -358,6 +383,8 @@ class LwM2mPlatform:
             observe=observe,
             transport_tuning=live.tuning(True),
         )
+        if observation.accept is not None:  # a cancel repeats the options (RFC 7641 3.6)
+            message.opt.accept = observation.accept
         message.mtype = CON
         message.token = observation.token
         message.remote = client.remote
@@ -529,13 +556,14 @@ class LwM2mPlatform:
         """Observe the configured paths the device registered, unless it re-registered."""
         await asyncio.sleep(self._observe_delay * self._scale)
         endpoint = client.registration.endpoint
-        for path in self._observe:
+        for target in self._observe:
+            path = target.path
             if self._clients.get(endpoint) is not client:
                 return
             if not _declares(client.registration.objects, path):
                 continue
             try:
-                await self.observe(endpoint, path)
+                await self.observe(endpoint, path, accept=target.accept)
             except (ConnectionError, TimeoutError, LookupError) as err:
                 _LOGGER.info("Observe %s on %s failed: %r", _text(path), endpoint, err)
                 self._emit(ObservationEvent("refused", endpoint, path, type(err).__name__))

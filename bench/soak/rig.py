@@ -26,8 +26,8 @@ from bc26sim.lwm2m import Lwm2mClient
 from bc26sim.platform import LwM2mPlatform, PlatformEvent
 from bc26sim.threaded import SimulatorThread
 from custom_components.bc26.const import DATA_MODE_BUFFER_ACCESS, DOMAIN
-from custom_components.bc26.coordinator import SESSION_TIMING, Backoff, SessionTiming
 from custom_components.bc26.modem import Timeouts
+from custom_components.bc26.timing import SESSION_TIMING, Backoff, SessionTiming
 
 from ..hass_bench import IMEI
 from ..inprocess import InProcessHass, prepare
@@ -71,8 +71,8 @@ def soak_timing(scale: float) -> SessionTiming:
             )
         elif isinstance(value, Backoff):
             changes[field.name] = Backoff(value.first * scale, value.maximum * scale)
-        elif field.name == "deregister_on_unload":
-            changes[field.name] = value * scale + margin  # waits for CLOSE OK
+        elif field.name == "deregister_wait":
+            changes[field.name] = value * scale + margin  # waits for the platform's answer
         elif isinstance(value, float):
             changes[field.name] = value * scale
     return dataclasses.replace(default, **changes)
@@ -258,7 +258,7 @@ async def soak_rig(
     sim, platforms = await thread.run(start_module())
     rig = SoakRig(workdir, thread, sim, platforms, api, on_start)
     try:
-        prepare(workdir / "config", http_port)
+        prepare(workdir / "config")
         await api.start()
         await api.log_in(Login())
         await rig.add_module()

@@ -22,7 +22,7 @@ import time
 from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.bc26.const import DOMAIN
-from custom_components.bc26.coordinator import SessionTiming
+from custom_components.bc26.timing import SessionTiming
 
 from .faults import Fault, Injector, Kind, buffered_downlinks, eligible
 from .rig import SoakRig, soak_rig, soak_timing

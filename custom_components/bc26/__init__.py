@@ -16,14 +16,12 @@ from .const import (
     DEFAULT_DEREGISTER_ON_UNLOAD,
     DOMAIN,
 )
-from .coordinator import (
-    Bc26ConfigEntry,
-    Bc26Coordinator,
-    async_register_device,
-    session_timing,
-)
+from .coordinator import Bc26Coordinator, async_register_device
+from .data import Bc26ConfigEntry, Bc26Data
 from .modem import ModemError, PortError
+from .object_flow import default_objects
 from .services import async_setup_services
+from .timing import session_timing
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.EVENT, Platform.SENSOR]
@@ -57,24 +55,43 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
 
     async_register_device(hass, entry, identity)
     coordinator = Bc26Coordinator(hass, entry, modem, identity, timing)
-    entry.runtime_data = coordinator
+    data = entry.runtime_data = Bc26Data.start(coordinator)
 
     async def _async_stop_session(_: Event) -> None:
         # Home Assistant stops: close the port, do not hold shutdown up with a deregistration.
+        data.uplinks.close()
         await coordinator.async_stop(deregister=False)
 
     # Not listen_once: its remover fails when an unload follows the stop.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_session))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    data.uplinks.start(
+        lambda work, name: entry.async_create_background_task(hass, work, f"{name} {entry.title}")
+    )
     coordinator.async_start()
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
+    """1.1 -> 1.2: the objects the module declares became subentries; add the /19 pair."""
+    if entry.version > 1:
+        return False  # made by a newer version of the integration
+    if entry.minor_version < 2:
+        for subentry in default_objects():
+            hass.config_entries.async_add_subentry(entry, subentry)
+        hass.config_entries.async_update_entry(entry, minor_version=2)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
     """Stop the session (deregistering when the option says so) and close the port."""
+    coordinator = entry.runtime_data.session
+    entry.runtime_data.uplinks.close()
+    # No read may start once the entities are going: what the module still holds is
+    # read by the next session instead of being handed to entities that are gone.
+    await coordinator.async_stop_session()
     unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unload_ok:
-        coordinator = entry.runtime_data
         deregister = entry.options.get(CONF_DEREGISTER_ON_UNLOAD, DEFAULT_DEREGISTER_ON_UNLOAD)
         await coordinator.async_stop(deregister=deregister)
     return unload_ok

@@ -10,7 +10,7 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .coordinator import Bc26ConfigEntry, Bc26Coordinator
+from .data import Bc26ConfigEntry, Bc26Data
 from .entity import Bc26Entity
 
 # Entities only read the session's state; nothing to limit.
@@ -35,12 +35,12 @@ class RegisteredBinarySensor(Bc26Entity, BinarySensorEntity):
 
     entity_description = REGISTERED
 
-    def __init__(self, coordinator: Bc26Coordinator) -> None:
+    def __init__(self, data: Bc26Data) -> None:
         """Use the IMEI for the unique id."""
-        super().__init__(coordinator)
-        self._attr_unique_id = f"{coordinator.modem_identity.imei}-{REGISTERED.key}"
+        super().__init__(data)
+        self._attr_unique_id = f"{data.session.modem_identity.imei}-{REGISTERED.key}"
 
     @property
     def is_on(self) -> bool:
         """Whether the module is registered."""
-        return self.coordinator.registered
+        return self.session.registered

@@ -10,7 +10,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import Bc26ConfigEntry, Bc26Coordinator
+from .coordinator import Bc26Coordinator
+from .data import Bc26ConfigEntry, Bc26Data
 from .entity import Bc26Entity
 from .services import async_reregister, async_update_registration
 
@@ -55,13 +56,11 @@ class RegistrationButton(Bc26Entity, ButtonEntity):
 
     entity_description: RegistrationButtonDescription
 
-    def __init__(
-        self, coordinator: Bc26Coordinator, description: RegistrationButtonDescription
-    ) -> None:
-        super().__init__(coordinator)
+    def __init__(self, data: Bc26Data, description: RegistrationButtonDescription) -> None:
+        super().__init__(data)
         self.entity_description = description
-        self._attr_unique_id = f"{coordinator.config_entry.unique_id}-{description.key}"
+        self._attr_unique_id = f"{data.session.config_entry.unique_id}-{description.key}"
 
     async def async_press(self) -> None:
         """Run the step; a failure reaches the user as a translated error."""
-        await self.entity_description.press(self.coordinator)
+        await self.entity_description.press(self.session)

@@ -19,6 +19,7 @@ from .connection import NotBc26Error, async_open_module
 from .const import (
     BAUDRATES,
     CONF_BAUDRATE,
+    CONF_CHECK_INTERVAL,
     CONF_DATA_MODE,
     CONF_DEREGISTER_ON_UNLOAD,
     CONF_ENDPOINT,
@@ -28,16 +29,20 @@ from .const import (
     CONF_SERVER_PORT,
     DATA_MODES,
     DEFAULT_BAUDRATE,
+    DEFAULT_CHECK_INTERVAL,
     DEFAULT_DATA_MODE,
     DEFAULT_DEREGISTER_ON_UNLOAD,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SERVER_PORT,
     DOMAIN,
+    MAX_CHECK_INTERVAL,
     MAX_POLL_INTERVAL,
+    MIN_CHECK_INTERVAL,
     MIN_POLL_INTERVAL,
-    SUPPORTED_MODEL,
+    SUBENTRY_OBJECT,
+    SUBENTRY_RESOURCE_SENSOR,
+    module_title,
 )
-from .coordinator import session_timing
 from .modem import (
     InvalidArgumentError,
     ModemError,
@@ -46,7 +51,14 @@ from .modem import (
     validate_endpoint,
     validate_server_host,
 )
-from .subentry_flow import SUBENTRY_RESOURCE_SENSOR, ResourceSensorSubentryFlow
+from .object_flow import (
+    ObjectSubentryFlow,
+    buffer_access_error,
+    default_object_data,
+    entry_declarations,
+)
+from .subentry_flow import ResourceSensorSubentryFlow
+from .timing import session_timing
 
 BAUDRATE_SELECTOR = selector.SelectSelector(
     selector.SelectSelectorConfig(
@@ -75,6 +87,15 @@ OPTIONS_SCHEMA = vol.Schema(
                 mode=selector.NumberSelectorMode.BOX,
             )
         ),
+        vol.Required(CONF_CHECK_INTERVAL): selector.NumberSelector(
+            selector.NumberSelectorConfig(
+                min=0,
+                max=MAX_CHECK_INTERVAL,
+                step=1,
+                unit_of_measurement="s",
+                mode=selector.NumberSelectorMode.BOX,
+            )
+        ),
         vol.Required(CONF_DEREGISTER_ON_UNLOAD): selector.BooleanSelector(),
     }
 )
@@ -96,6 +117,13 @@ async def _async_identify(
     return identity, None
 
 
+def _whole(value: Any) -> int | None:
+    """A number field's value as an integer; None when it is not a whole number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
 def _platform_errors(user_input: dict[str, Any]) -> dict[str, str]:
     """Check the server and endpoint with the same rules the modem's command builders apply."""
     errors: dict[str, str] = {}
@@ -103,6 +131,9 @@ def _platform_errors(user_input: dict[str, Any]) -> dict[str, str]:
         validate_server_host(user_input[CONF_SERVER])
     except InvalidArgumentError:
         errors[CONF_SERVER] = "invalid_server"
+    port = _whole(user_input[CONF_SERVER_PORT])
+    if port is None or not 1 <= port <= 65535:
+        errors[CONF_SERVER_PORT] = "invalid_server_port"
     try:
         validate_endpoint(user_input[CONF_ENDPOINT])
     except InvalidArgumentError:
@@ -113,7 +144,7 @@ def _platform_errors(user_input: dict[str, Any]) -> dict[str, str]:
 def _platform_data(user_input: dict[str, Any]) -> dict[str, Any]:
     return {
         CONF_SERVER: user_input[CONF_SERVER],
-        CONF_SERVER_PORT: int(user_input[CONF_SERVER_PORT]),
+        CONF_SERVER_PORT: _whole(user_input[CONF_SERVER_PORT]),
         CONF_ENDPOINT: user_input[CONF_ENDPOINT],
     }
 
@@ -129,6 +160,7 @@ class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
     """Find the module on a serial port, then describe the LwM2M platform."""
 
     VERSION = 1
+    MINOR_VERSION = 2  # 1.2: the declared objects are subentries (see async_migrate_entry)
 
     def __init__(self) -> None:
         """Nothing chosen yet."""
@@ -146,8 +178,11 @@ class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Decoded resource sensors are subentries of the module's entry."""
-        return {SUBENTRY_RESOURCE_SENSOR: ResourceSensorSubentryFlow}
+        """The declared LwM2M objects and the decoded resource sensors are subentries."""
+        return {
+            SUBENTRY_OBJECT: ObjectSubentryFlow,
+            SUBENTRY_RESOURCE_SENSOR: ResourceSensorSubentryFlow,
+        }
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Serial port and baud rate; the module must answer as a BC26 before going on."""
@@ -190,13 +225,15 @@ class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
             errors = _platform_errors(user_input)
             if not errors:
                 return self.async_create_entry(
-                    title=f"{SUPPORTED_MODEL} {self._imei}",
+                    title=module_title(self._imei),
                     data={**self._connection, **_platform_data(user_input)},
                     options={
                         CONF_DATA_MODE: user_input[CONF_DATA_MODE],
                         CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
+                        CONF_CHECK_INTERVAL: DEFAULT_CHECK_INTERVAL,
                         CONF_DEREGISTER_ON_UNLOAD: DEFAULT_DEREGISTER_ON_UNLOAD,
                     },
+                    subentries=default_object_data(),
                 )
         schema = vol.Schema(
             {
@@ -268,26 +305,49 @@ def _must_probe(entry: ConfigEntry, port: str, baudrate: int) -> bool:
     return not (entry.state is ConfigEntryState.LOADED and port == entry.data[CONF_PORT])
 
 
+def _options_errors(entry: ConfigEntry, user_input: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if problem := buffer_access_error(entry_declarations(entry), user_input[CONF_DATA_MODE]):
+        errors[CONF_DATA_MODE] = problem
+    poll = _whole(user_input[CONF_POLL_INTERVAL])
+    if poll is None or not MIN_POLL_INTERVAL <= poll <= MAX_POLL_INTERVAL:
+        errors[CONF_POLL_INTERVAL] = "invalid_poll_interval"
+    check = _whole(user_input[CONF_CHECK_INTERVAL])
+    if check is None or not (check == 0 or MIN_CHECK_INTERVAL <= check <= MAX_CHECK_INTERVAL):
+        errors[CONF_CHECK_INTERVAL] = "invalid_check_interval"
+    return errors
+
+
 class Bc26OptionsFlow(OptionsFlowWithReload):
-    """Data mode, link-quality poll interval, deregistration on unload; applied by a reload."""
+    """Data mode, poll and check intervals, deregistration on unload; applied by a reload."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form with every option."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    CONF_DATA_MODE: user_input[CONF_DATA_MODE],
-                    CONF_POLL_INTERVAL: int(user_input[CONF_POLL_INTERVAL]),
-                    CONF_DEREGISTER_ON_UNLOAD: user_input[CONF_DEREGISTER_ON_UNLOAD],
-                }
-            )
+            errors = _options_errors(self.config_entry, user_input)
+            if not errors:
+                return self.async_create_entry(
+                    data={
+                        CONF_DATA_MODE: user_input[CONF_DATA_MODE],
+                        CONF_POLL_INTERVAL: _whole(user_input[CONF_POLL_INTERVAL]),
+                        CONF_CHECK_INTERVAL: _whole(user_input[CONF_CHECK_INTERVAL]),
+                        CONF_DEREGISTER_ON_UNLOAD: user_input[CONF_DEREGISTER_ON_UNLOAD],
+                    }
+                )
         current = {
             CONF_DATA_MODE: DEFAULT_DATA_MODE,
             CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
+            CONF_CHECK_INTERVAL: DEFAULT_CHECK_INTERVAL,
             CONF_DEREGISTER_ON_UNLOAD: DEFAULT_DEREGISTER_ON_UNLOAD,
             **self.config_entry.options,
         }
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, user_input or current),
+            errors=errors,
+            description_placeholders={
+                "min_check": str(MIN_CHECK_INTERVAL),
+                "min_poll": str(MIN_POLL_INTERVAL),
+            },
         )

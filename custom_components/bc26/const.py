@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from .modem import DataMode, ResourcePath
+from .modem import DataMode
 
 DOMAIN: Final = "bc26"
 LOGGER = logging.getLogger(__package__)
@@ -21,6 +21,7 @@ CONF_ENDPOINT: Final = "endpoint"
 CONF_DATA_MODE: Final = "data_mode"
 CONF_POLL_INTERVAL: Final = "poll_interval"
 CONF_DEREGISTER_ON_UNLOAD: Final = "deregister_on_unload"
+CONF_CHECK_INTERVAL: Final = "check_interval"
 
 DEFAULT_BAUDRATE: Final = 115200
 BAUDRATES: Final = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
@@ -29,6 +30,10 @@ DEFAULT_POLL_INTERVAL: Final = 300  # seconds
 MIN_POLL_INTERVAL: Final = 60
 MAX_POLL_INTERVAL: Final = 86400
 DEFAULT_DEREGISTER_ON_UNLOAD: Final = True
+# Registration checks of an idle module (a registration update); 0 switches them off.
+DEFAULT_CHECK_INTERVAL: Final = 3600  # seconds
+MIN_CHECK_INTERVAL: Final = 300
+MAX_CHECK_INTERVAL: Final = 86400
 
 # The option values users see, and the module's <mode> of AT+QLWOPEN they stand for.
 DATA_MODE_DIRECT_PUSH: Final = "direct_push"
@@ -39,10 +44,17 @@ DATA_MODES: Final = {
 }
 DEFAULT_DATA_MODE: Final = DATA_MODE_DIRECT_PUSH
 
-# The objects the integration declares (manual 5.1): /19/0/0 uplink, /19/1/0 downlink.
-UPLINK_PATH: Final[ResourcePath] = (19, 0, 0)
-DOWNLINK_PATH: Final[ResourcePath] = (19, 1, 0)
-DECLARED_PATHS: Final[frozenset[ResourcePath]] = frozenset({UPLINK_PATH, DOWNLINK_PATH})
+# Config subentries: the LwM2M objects the module declares, and decoded resource sensors.
+SUBENTRY_OBJECT: Final = "lwm2m_object"
+SUBENTRY_RESOURCE_SENSOR: Final = "resource_sensor"
 
 # Only this module answers the integration's LwM2M commands.
 SUPPORTED_MODEL: Final = "BC26"
+
+
+def module_title(imei: str) -> str:
+    """`BC26 …1361`: the entry's title and device name, without the whole IMEI.
+
+    The title appears in every diagnostics download, screenshot and entity ID.
+    """
+    return f"{SUPPORTED_MODEL} …{imei[-4:]}"

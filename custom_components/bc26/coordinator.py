@@ -1,34 +1,30 @@
-"""The LwM2M session of one BC26: connect, initialise, register, reconnect, drain, poll.
+"""The LwM2M session of one BC26: connect, initialise, register, heal, drain, poll.
 
-The coordinator is the only owner of the modem. One background task (created by the
-config entry) runs the session; entities read its state and listen for changes;
-actions and buttons go through `modem_session()`, which serialises their AT calls
-with the session's own.
+The coordinator is the only owner of the modem; one background task runs the session.
+Sends (sending.py) and the registration actions run their AT sequences through
+`modem_session()`, between the session's own; a wait for SEND OK or UPDATE OK holds
+no line. Payloads and observations go to the resources (resources.py), attempts and
+recoveries to the registration log (registration.py). What the session believes
+(registered, observed) is a hint the module's answers correct (healing.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import datetime
+import dataclasses
 import enum
-import functools
-import ipaddress
-import socket
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
-from homeassistant.util.hass_dict import HassKey
 
-from .connection import async_open_module
+from .connection import async_reconnect, async_resolve, model_name
 from .const import (
-    CONF_BAUDRATE,
+    CONF_CHECK_INTERVAL,
     CONF_DATA_MODE,
     CONF_ENDPOINT,
     CONF_POLL_INTERVAL,
@@ -36,80 +32,43 @@ from .const import (
     CONF_SERVER,
     CONF_SERVER_PORT,
     DATA_MODES,
-    DECLARED_PATHS,
+    DEFAULT_CHECK_INTERVAL,
     DEFAULT_DATA_MODE,
     DEFAULT_POLL_INTERVAL,
     DOMAIN,
-    DOWNLINK_PATH,
     LOGGER,
+    SUBENTRY_OBJECT,
 )
+from .healing import Healer
 from .modem import (
-    MAX_PAYLOAD,
     Bc26Modem,
-    CommandRejectedError,
     ConStatus,
     DataMode,
     DataReceived,
     IpAddressAssigned,
+    LinkStatus,
     ModemError,
     ModemIdentity,
     ModemRebooted,
+    ModemRebootedError,
     ModemTimeoutError,
-    NetworkRegistration,
     NetworkRegistrationChanged,
     ObserveRequest,
     PortError,
     RegistrationError,
     ResourcePath,
-    Timeouts,
+    SimReady,
     UrcEvent,
 )
-from .uplink import SendQueue, transmit
+from .reading import BufferReader
+from .registration import Recovery, RegistrationLog
+from .resources import Payload, Resources, ResourceTable, table_from
+from .timing import SessionTiming
 
-type Bc26ConfigEntry = ConfigEntry[Bc26Coordinator]
-type DownlinkCallback = Callable[[Downlink], None]
-
-# Registration attempts kept for diagnostics.
-ATTEMPT_HISTORY = 20
-# Objects declared to the module: (object, instance, resources), the manual's 19/0/0 and 19/1/0.
-DECLARED_OBJECTS: tuple[tuple[int, int, tuple[int, ...]], ...] = tuple(
-    (obj, inst, (res,)) for obj, inst, res in sorted(DECLARED_PATHS)
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delays that double from `first` up to `maximum` seconds."""
-
-    first: float
-    maximum: float
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before try number `attempt` + 1 (attempt >= 1)."""
-        return float(min(self.first * 2 ** max(attempt - 1, 0), self.maximum))
-
-
-@dataclass(frozen=True, slots=True)
-class SessionTiming:
-    """Every wait of the session, in one place.
-
-    Tests shorten them by putting their own instance in `hass.data[SESSION_TIMING]`
-    before the entry is set up; nothing else reads that key.
-    """
-
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    reconnect: Backoff = Backoff(first=5.0, maximum=300.0)
-    registration: Backoff = Backoff(first=30.0, maximum=1800.0)
-    failures_before_issue: int = 3
-    deregister_on_unload: float = 15.0  # unloading must not hang for the manual's 128 s
-
-
-SESSION_TIMING: HassKey[SessionTiming] = HassKey(f"{DOMAIN}_session_timing")
-
-
-def session_timing(hass: HomeAssistant) -> SessionTiming:
-    """The timing in force: the default, unless a test put its own in hass.data."""
-    return hass.data.get(SESSION_TIMING) or SessionTiming()
+# Unanswered polls or reads in a row that make a silent module count as gone.
+SILENCE_LIMIT = 3
+# A failed poll is tried again this soon (seconds), or at the poll interval if shorter.
+POLL_RETRY = 60.0
 
 
 class SessionError(ModemError):
@@ -124,8 +83,12 @@ class NotRegisteredError(SessionError):
     """The module is not registered with the LwM2M server."""
 
 
-class ServerNotFoundError(SessionError):
-    """The server's host name does not resolve to an IPv4 address."""
+class NotObservedError(SessionError):
+    """The module refused a send to a resource the platform does not observe (yet)."""
+
+    def __init__(self, path: ResourcePath) -> None:
+        super().__init__(f"{path} is not observed")
+        self.path = path
 
 
 class RegistrationState(enum.StrEnum):
@@ -138,32 +101,15 @@ class RegistrationState(enum.StrEnum):
     WAITING_TO_RETRY = "waiting_to_retry"
 
 
-@dataclass(frozen=True, slots=True)
-class Downlink:
-    """One complete payload the platform wrote to `path`."""
-
-    path: ResourcePath
-    data: bytes
-    received_at: datetime
-
-
-@dataclass(slots=True)
-class LinkQuality:
-    """The radio link as last polled (None: not known yet, or the module did not say)."""
-
-    signal_dbm: int | None = None
-    network: NetworkRegistration | None = None
-    ip_address: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationAttempt:
-    """One AT+QLWOPEN and how it ended, for diagnostics."""
-
-    started_at: datetime
-    mode: str
-    outcome: str  # "registered" or the error's class name
-    detail: str = ""
+def configured_table(entry: ConfigEntry[Any]) -> ResourceTable:
+    """What the entry's object subentries declare now (the next registration's table)."""
+    return table_from(
+        {
+            subentry_id: subentry.data
+            for subentry_id, subentry in entry.subentries.items()
+            if subentry.subentry_type == SUBENTRY_OBJECT
+        }
+    )
 
 
 class Bc26Coordinator:
@@ -172,7 +118,7 @@ class Bc26Coordinator:
     def __init__(
         self,
         hass: HomeAssistant,
-        config_entry: Bc26ConfigEntry,
+        config_entry: ConfigEntry[Any],
         modem: Bc26Modem,
         identity: ModemIdentity,
         timing: SessionTiming,
@@ -182,52 +128,34 @@ class Bc26Coordinator:
         self.config_entry = config_entry
         self.modem_identity = identity
         self.timing = timing
-        self.declared_paths: frozenset[ResourcePath] = DECLARED_PATHS
+        self.declared = configured_table(config_entry)  # what the module declares now
         self.data_mode = DATA_MODES[config_entry.options.get(CONF_DATA_MODE, DEFAULT_DATA_MODE)]
+        self.resources = Resources(hass.loop.call_soon, self._async_notify)
+        self.registrations = RegistrationLog(hass, config_entry, timing.failures_before_issue)
         self.connected = True
         self.state = RegistrationState.NOT_REGISTERED
-        self.observed: set[ResourcePath] = set()
         self.con_status: ConStatus | None = None
-        self.link = LinkQuality()
-        self.attempts: deque[RegistrationAttempt] = deque(maxlen=ATTEMPT_HISTORY)
-        self.consecutive_failures = 0
-        self.downlinks_received = 0
+        self.link = LinkStatus()
+        self.server_address: str | None = None  # what the server's name resolved to
         self._modem = modem
-        self._modem_unsubscribe: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._port_lost: Exception | None = None
-        self._drain_pending = False
-        self._drain_path: ResourcePath = DOWNLINK_PATH
-        self._partial = bytearray()
+        self._buffer = BufferReader(self.resources, lambda: self.declared)
+        self._unanswered = 0  # polls and reads in a row the module did not answer
+        self.generation = 0  # registrations so far: a check's verdict is for its own
+        self._healer = Healer(self, self._async_background)
         self._listeners: list[CALLBACK_TYPE] = []
-        self._downlink_subscribers: dict[ResourcePath | None, list[DownlinkCallback]] = {}
-        self._downlink_announcers: list[DownlinkCallback] = []
-        # Payloads whose sensors are written, to be announced in the next loop iteration;
-        # at most what one serial read carries.
-        self._unannounced: deque[Downlink] = deque()
-        self._announcing = False  # _async_announce is scheduled
         self._task: asyncio.Task[None] | None = None
-        # Sends from actions, in call order, between the session's own commands.
-        self.uplinks = SendQueue(functools.partial(transmit, self))
+        modem.subscribe(self._async_handle_urc)
+        modem.on_connection_lost(self._async_connection_lost)
 
-    # ------------------------------------------------------------------ public API
+    # ------------------------------------------------------------------ what others use
 
     @property
     def registered(self) -> bool:
         """Whether the module is registered with the LwM2M server right now."""
         return self.state is RegistrationState.REGISTERED
-
-    @property
-    def server(self) -> str:
-        """`host:port` of the LwM2M server."""
-        data = self.config_entry.data
-        return f"{data[CONF_SERVER]}:{data[CONF_SERVER_PORT]}"
-
-    @property
-    def endpoint(self) -> str:
-        """The endpoint name the module registers with."""
-        return str(self.config_entry.data[CONF_ENDPOINT])
 
     @property
     def transcript(self) -> list[str]:
@@ -238,39 +166,11 @@ class Bc26Coordinator:
     def async_add_listener(self, update_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `update_callback` whenever the session state changes; returns the remover."""
         self._listeners.append(update_callback)
-
-        @callback
-        def remove() -> None:
-            self._listeners.remove(update_callback)
-
-        return remove
-
-    @callback
-    def async_subscribe_downlink(
-        self, path: ResourcePath | None, downlink_callback: DownlinkCallback
-    ) -> CALLBACK_TYPE:
-        """Call `downlink_callback` for each payload written to `path` (None: any path)."""
-        return _subscribe(self._downlink_subscribers.setdefault(path, []), downlink_callback)
-
-    @callback
-    def async_subscribe_downlink_announcement(
-        self, downlink_callback: DownlinkCallback
-    ) -> CALLBACK_TYPE:
-        """Call `downlink_callback` for every payload once all other subscribers have run.
-
-        An automation triggered by the announcement (the data_received event) then
-        already finds every sensor of the payload up to date. Announcements come in the
-        event loop's next iteration, in order: the read that brought the payload only
-        writes the sensors, so it stays short.
-        """
-        return _subscribe(self._downlink_announcers, downlink_callback)
+        return lambda: self._listeners.remove(update_callback)
 
     @asynccontextmanager
     async def modem_session(self) -> AsyncIterator[Bc26Modem]:
-        """Exclusive use of the modem for a sequence of AT calls.
-
-        Raises ModemUnavailableError while the port is down.
-        """
+        """Exclusive use of the modem for a sequence of AT calls (ModemUnavailableError)."""
         async with self._lock:
             if not self.connected:
                 raise ModemUnavailableError("the serial port is not open")
@@ -278,54 +178,57 @@ class Bc26Coordinator:
 
     @callback
     def record_con_status(self, status: ConStatus) -> None:
-        """Note the status of the last confirmable send (for callers inside modem_session)."""
+        """Note the status of the last confirmable send."""
         if status != self.con_status:
             self.con_status = status
             self._async_notify()
 
-    async def async_refresh_con_status(self) -> ConStatus:
-        """Ask the module how the last confirmable send went (AT+QLWDATASTATUS?)."""
-        async with self.modem_session() as modem:
-            status = await modem.con_status()
-        self.record_con_status(status)
-        return status
-
     async def async_reregister(self) -> None:
-        """Deregister when registered, register again, and wait for the result.
-
-        On failure the session takes over again: it re-initialises and retries with backoff.
-        """
-        async with self.modem_session() as modem:
-            if self.registered:
+        """Register again from scratch, with the objects configured now; wait for it."""
+        async with self.modem_session():
+            self._async_set_unregistered()
+        self._wake.set()
+        async with asyncio.timeout(self.timing.timeouts.final + 60):
+            while not self.registered:
+                if not self.connected:
+                    raise ModemUnavailableError("the serial port is not open")
+                if self.state is RegistrationState.WAITING_TO_RETRY:
+                    attempt = self.registrations.attempts[-1]
+                    raise RegistrationError(attempt.detail or attempt.outcome)
+                changed = asyncio.Event()
+                remove = self.async_add_listener(changed.set)
                 try:
-                    await modem.deregister()
-                except (CommandRejectedError, ModemTimeoutError, RegistrationError) as err:
-                    # CLOSE FAIL or no answer: the module counts as unregistered either way.
-                    LOGGER.debug("Deregistration before registering again failed: %s", err)
-                self._async_set_unregistered()
-            try:
-                await self._async_register(modem)
-            except ModemError:
-                self._wake.set()
-                raise
-            self._async_registration_succeeded()
-
-    async def async_update_registration(self) -> None:
-        """Send a registration update (AT+QLWUPDATE) and wait for UPDATE OK."""
-        async with self.modem_session() as modem:
-            if not self.registered:
-                raise NotRegisteredError("the module is not registered")
-            try:
-                await modem.update()
-            except CommandRejectedError:
-                # Registered as far as we knew, yet the module refuses: its context is gone.
-                self.async_context_lost()
-                raise
+                    await changed.wait()
+                finally:
+                    remove()
 
     @callback
-    def async_context_lost(self) -> None:
-        """The module turned out to have no LwM2M context: initialise and register again."""
-        LOGGER.debug("The module lost its LwM2M context; registering again")
+    def async_schedule_reregister(self) -> None:
+        """Register again soon, in the background (a changed table); the session retries."""
+
+        async def reregister() -> None:
+            with suppress(ModemError, TimeoutError):
+                await self.async_reregister()
+
+        self._async_background(reregister(), f"{DOMAIN} registering again")
+
+    async def async_update_registration(self) -> None:
+        """AT+QLWUPDATE and UPDATE OK; a refusal or a failure also registers afresh."""
+        if not self.registered:
+            raise NotRegisteredError("the module is not registered")
+        await self._healer.update()
+
+    @callback
+    def async_suspect(self, hint: str) -> None:
+        """Something suggests the registration is gone: check it (healing.py)."""
+        self._healer.suspect(hint)
+
+    @callback
+    def async_register_afresh(self, generation: int, reason: Recovery) -> None:
+        """Register afresh, once for the registration `generation`; logged and counted."""
+        if generation != self.generation or not self.registered:
+            return
+        self.registrations.recovered(reason)
         self._async_set_unregistered()
         self._wake.set()
 
@@ -334,37 +237,49 @@ class Bc26Coordinator:
     @callback
     def async_start(self) -> None:
         """Run the session as a background task of the config entry."""
-        self._async_attach(self._modem)
-        self.uplinks.start(
-            functools.partial(self.config_entry.async_create_background_task, self.hass)
-        )
-        self._task = self.config_entry.async_create_background_task(
-            self.hass, self._async_run(), f"{DOMAIN} session {self.config_entry.title}"
-        )
+        self._task = self._async_background(self._async_run(), f"{DOMAIN} session")
+
+    def _async_background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        entry = self.config_entry
+        return entry.async_create_background_task(self.hass, work, f"{name} {entry.title}")
+
+    async def async_stop_session(self) -> None:
+        """Stop between two reads: a read cut off in flight would lose its node.
+
+        The lock is taken first (a drain holds it until the buffer is empty), briefly: a
+        registration waiting for its result holds it too, and reads nothing.
+        """
+        locked = False
+        with suppress(TimeoutError):
+            async with asyncio.timeout(self.timing.timeouts.response):
+                locked = await self._lock.acquire()
+        try:
+            for task in (self._task, self._healer.task):
+                if task is not None:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
+        finally:
+            if locked:
+                self._lock.release()
 
     async def async_stop(self, deregister: bool) -> None:
         """Stop the session; deregister first when asked and registered; close the port."""
-        self.uplinks.close()
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.async_stop_session()
         if deregister and self.connected and self.registered:
             await self._async_deregister_quickly()
-        self._async_detach()
         await self._modem.close()
         self.connected = False
         self.state = RegistrationState.NOT_REGISTERED
-        # The entry no longer runs a session: whatever the issue said is no longer known.
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        self.registrations.closed()
 
     async def _async_deregister_quickly(self) -> None:
+        """AT+QLWCLOSE, waiting at most `deregister_wait`; a refusal: not registered."""
         try:
-            async with asyncio.timeout(self.timing.deregister_on_unload):
+            async with asyncio.timeout(self.timing.deregister_wait):
                 await self._modem.deregister()
         except (ModemError, TimeoutError) as err:
-            LOGGER.debug("Deregistration on unload failed: %s", err)
+            LOGGER.debug("No deregistration: %s", err)
 
     # ------------------------------------------------------------------ the session task
 
@@ -377,171 +292,153 @@ class Bc26Coordinator:
                 await self._async_register_until_done()
                 await self._async_serve()
             except PortError as err:
-                self._async_port_lost(err)
+                if self.connected:
+                    LOGGER.info("The BC26 on %s is unavailable: %s", self._port, err)
+                self.connected = False
+                self._async_set_unregistered()
             except ModemError as err:
-                # The module stopped answering or making sense (a poll timed out ...): start over.
+                # The module stopped making sense (an answer no parser reads ...): start over.
                 LOGGER.debug("Session error, initialising again: %s", err)
                 self._async_set_unregistered()
 
+    @property
+    def _port(self) -> str:
+        return str(self.config_entry.data[CONF_PORT])
+
     async def _async_register_until_done(self) -> None:
-        """Initialise and register; retry with growing delays; raise an issue when stuck."""
+        """Initialise and register; retry with growing delays (the log raises the issue)."""
         while not self.registered:
             self._raise_if_port_lost()
+            self._wake.clear()  # what woke the session so far is dealt with by this attempt
             try:
                 await self._async_initialise()
             except PortError:
                 raise
             except ModemError as err:
-                self._async_registration_failed(err)
-                await self._async_wait(self.timing.registration.delay(self.consecutive_failures))
+                before = self.state is not RegistrationState.WAITING_TO_RETRY
+                self.registrations.failed(err, self._mode, before_registering=before)
+                self._async_set_state(RegistrationState.WAITING_TO_RETRY)
+                failures = self.registrations.consecutive_failures
+                await self._async_wait(self.timing.registration.delay(failures))
             else:
-                self._async_registration_succeeded()
+                self._unanswered = 0
+                self.registrations.succeeded()
 
     async def _async_initialise(self) -> None:
-        """Fresh LwM2M context (manual 5.1), hex data both ways, then register."""
+        """A fresh LwM2M context (manual 5.1) that loses nothing the module holds.
+
+        Deregistered first, the platform writes nothing more (a write during AT+QLWDEL's
+        own deregistration would be deleted); then the buffer is read empty in either
+        data mode (it may hold an earlier session's writes); then the context goes.
+        """
         data = self.config_entry.data
         async with self._lock:
-            if self.registered:
-                return  # async_reregister got there first
             modem = self._modem
             self._async_set_state(RegistrationState.CONFIGURING)
-            address = await self._async_server_address()
+            # AT+QLWSERV takes an address: resolved every attempt, a platform may move.
+            address = self.server_address = await async_resolve(data[CONF_SERVER])
             await modem.probe()
-            if self.data_mode is DataMode.BUFFER_ACCESS:
-                await self._async_drain_locked(modem)  # keep what the module still holds
+            await self._async_deregister_quickly()
+            await self._buffer.read(modem)
             await modem.delete_context()
-            self._async_clear_observed()
+            self.resources.forget_observed()
             await modem.set_server(address, data[CONF_SERVER_PORT])
             await modem.set_endpoint(data[CONF_ENDPOINT])
-            for obj, inst, resources in DECLARED_OBJECTS:
-                await modem.add_object(obj, inst, resources)
+            self.declared = configured_table(self.config_entry)
+            await modem.declare(self.declared.objects())
             await modem.set_data_format(send_hex=True, recv_hex=True)
             await self._async_register(modem)
 
-    async def _async_server_address(self) -> str:
-        """The server's IPv4 address: AT+QLWSERV takes an address, users may give a name.
-
-        Resolved again before every attempt, so a platform that moves is followed.
-        """
-        host = str(self.config_entry.data[CONF_SERVER])
-        with suppress(ValueError):
-            return str(ipaddress.IPv4Address(host))
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(
-                host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM
-            )
-        except OSError as err:
-            raise ServerNotFoundError(f"cannot resolve {host}: {err}") from err
-        return str(infos[0][4][0])
+    @property
+    def _mode(self) -> str:
+        return self.data_mode.name.lower()
 
     async def _async_register(self, modem: Bc26Modem) -> None:
-        """AT+QLWOPEN in the configured mode, waiting for CONNECT OK; the attempt is recorded."""
+        """AT+QLWOPEN in the configured mode, waiting for CONNECT OK; the attempt is logged."""
         started = dt_util.utcnow()
-        mode = self.data_mode.name.lower()
         self._async_set_state(RegistrationState.REGISTERING)
         try:
             await modem.register(self.data_mode)
         except ModemError as err:
-            self.attempts.append(RegistrationAttempt(started, mode, type(err).__name__, str(err)))
+            self.registrations.attempted(started, self._mode, err)
             self._async_set_state(RegistrationState.WAITING_TO_RETRY)
             raise
-        self.attempts.append(RegistrationAttempt(started, mode, "registered"))
+        self.registrations.attempted(started, self._mode, None)
+        self.generation += 1
         self._async_set_state(RegistrationState.REGISTERED)
 
     async def _async_serve(self) -> None:
-        """While registered: drain what the module buffered, poll the link, wait for URCs."""
+        """While registered: poll, drain what the module buffered, check, wait for URCs."""
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
+        next_check = loop.time() + self._interval(CONF_CHECK_INTERVAL, DEFAULT_CHECK_INTERVAL)
         while self.registered:
             self._raise_if_port_lost()
-            if self._drain_pending:
-                async with self._lock:
-                    await self._async_drain_locked(self._modem)
-            elif loop.time() >= next_poll:
-                await self._async_poll()
-                next_poll = loop.time() + self._poll_interval
+            now = loop.time()
+            if now >= next_poll:  # first: a steady stream of writes must not starve it
+                next_poll = loop.time() + await self._async_poll()
+            elif self._buffer.pending:
+                await self._async_drain()
+            elif now >= next_check:
+                self.async_suspect("periodic check")
+                next_check = now + self._interval(CONF_CHECK_INTERVAL, DEFAULT_CHECK_INTERVAL)
             else:
-                await self._async_wait(next_poll - loop.time())
+                await self._async_wait(min(next_poll, next_check) - now)
 
-    @property
-    def _poll_interval(self) -> float:
-        return float(self.config_entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL))
+    def _interval(self, option: str, default: float) -> float:
+        """An interval option in seconds; 0 switches the thing off (infinite)."""
+        interval = float(self.config_entry.options.get(option, default))
+        return interval if interval > 0 else float("inf")
 
-    async def _async_poll(self) -> None:
-        """Signal, network registration, IP address and the last CON status."""
-        async with self._lock:
-            modem = self._modem
-            signal = await _answer_or_none(modem.signal())
-            network = await _answer_or_none(modem.network_registration())
-            address = await _answer_or_none(modem.ip_address())
-            status = await _answer_or_none(modem.con_status())
-            if self.data_mode is DataMode.BUFFER_ACCESS:
-                # A missed +QLWDATARECV would stop all further ones (manual 3.10, note 1).
-                await self._async_drain_locked(modem)
-        self.link = LinkQuality(
-            signal_dbm=signal.rssi_dbm if signal is not None else None,
-            network=network,
-            ip_address=address,
-        )
-        if status is not None:
-            self.con_status = status
+    async def _async_poll(self) -> float:
+        """The link and the last CON status; the delay to the next poll (sooner after silence)."""
+        interval = self._interval(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
+        try:
+            async with self._lock:
+                link = await self._modem.status()
+                if self.data_mode is DataMode.BUFFER_ACCESS or self._buffer.pending:
+                    # A missed +QLWDATARECV would stop all further ones (manual 3.10, note 1).
+                    await self._buffer.read(self._modem)
+        except (ModemTimeoutError, ModemRebootedError) as err:
+            self._async_unanswered(err)
+            self.link = LinkStatus()
+            self._async_notify()
+            return min(POLL_RETRY, interval)
+        self._unanswered = 0
+        self.link = link
+        if link.con_status is not None:  # kept when the module refuses the query
+            self.con_status = link.con_status
         self._async_notify()
+        return interval
 
-    async def _async_drain_locked(self, modem: Bc26Modem) -> None:
-        """AT+QLWRD until the buffer is empty; every finished node becomes one Downlink.
+    async def _async_drain(self) -> None:
+        try:
+            async with self._lock:
+                await self._buffer.read(self._modem)
+        except (ModemTimeoutError, ModemRebootedError) as err:
+            self._async_unanswered(err)
+            await self._async_wait(self.timing.reconnect.delay(self._unanswered))
+        else:
+            self._unanswered = 0
 
-        AT+QLWRD does not say which resource a node belongs to, and only the first node
-        is announced (manual 3.10): nodes take the path of the last +QLWDATARECV, or
-        /19/1/0, the one writable resource declared, when none was seen (after a reconnect).
-        """
-        self._drain_pending = False
-        while True:
-            try:
-                read = await modem.read_buffer(MAX_PAYLOAD)
-            except CommandRejectedError as err:
-                LOGGER.debug("Nothing to read (%s)", err)  # no LwM2M context yet
-                return
-            if not read.data:
-                if self._partial:
-                    LOGGER.debug(
-                        "Dropping %d bytes of a node the module forgot", len(self._partial)
-                    )
-                    self._partial.clear()
-                return
-            self._partial += read.data
-            if read.remaining == 0:
-                data = bytes(self._partial)
-                self._partial.clear()
-                self._async_dispatch(Downlink(self._drain_path, data, dt_util.utcnow()))
+    @callback
+    def _async_unanswered(self, err: ModemError) -> None:
+        """One more poll or read without an answer; too many in a row: start over."""
+        self._unanswered += 1
+        LOGGER.debug("The module did not answer (%d in a row): %s", self._unanswered, err)
+        if self._unanswered >= SILENCE_LIMIT:
+            self._unanswered = 0
+            self.async_register_afresh(self.generation, Recovery.MODULE_SILENT)
 
     async def _async_reconnect(self) -> None:
         """Open the port again with growing delays until the same module answers."""
-        self._async_detach()
-        await self._modem.close()
-        attempt = 0
-        while True:
-            attempt += 1
-            await asyncio.sleep(self.timing.reconnect.delay(attempt))
-            data = self.config_entry.data
-            try:
-                modem, identity = await async_open_module(
-                    data[CONF_PORT], data[CONF_BAUDRATE], self.timing.timeouts
-                )
-            except ModemError as err:
-                LOGGER.debug("Reconnect attempt %d failed: %s", attempt, err)
-                continue
-            if identity.imei != self.modem_identity.imei:
-                LOGGER.debug("Another module answers on %s; waiting for ours", data[CONF_PORT])
-                await modem.close()
-                continue
-            break
-        self._modem = modem
+        imei = self.modem_identity.imei
+        identity = await async_reconnect(self._modem, imei, self.timing.reconnect)
         self._port_lost = None
-        self._async_attach(modem)
-        self._async_identified(identity)
+        self.modem_identity = identity
+        async_register_device(self.hass, self.config_entry, identity)  # firmware may be new
         self.connected = True
-        LOGGER.info("The BC26 on %s is available again", data[CONF_PORT])
+        LOGGER.info("The BC26 on %s is available again", self._port)
         self._async_notify()
 
     async def _async_wait(self, delay: float) -> None:
@@ -555,55 +452,6 @@ class Bc26Coordinator:
         if self._port_lost is not None:
             raise PortError(str(self._port_lost) or "the serial port was lost")
 
-    # ------------------------------------------------------------------ state changes
-
-    @callback
-    def _async_port_lost(self, err: Exception) -> None:
-        if self.connected:
-            LOGGER.info("The BC26 on %s is unavailable: %s", self.config_entry.data[CONF_PORT], err)
-        self.connected = False
-        self._async_set_unregistered()
-
-    @callback
-    def _async_registration_failed(self, err: ModemError) -> None:
-        if self.state is not RegistrationState.WAITING_TO_RETRY:
-            # It failed before AT+QLWOPEN (no answer, a refused setting, no address).
-            self.attempts.append(
-                RegistrationAttempt(
-                    dt_util.utcnow(),
-                    self.data_mode.name.lower(),
-                    type(err).__name__,
-                    f"before registering: {err}",
-                )
-            )
-            self._async_set_state(RegistrationState.WAITING_TO_RETRY)
-        self.consecutive_failures += 1
-        LOGGER.debug("Registration attempt %d failed: %s", self.consecutive_failures, err)
-        if self.consecutive_failures == self.timing.failures_before_issue:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                self.issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key="registration_failed",
-                translation_placeholders={
-                    "title": self.config_entry.title,
-                    "server": self.server,
-                    "endpoint": self.endpoint,
-                },
-            )
-
-    @callback
-    def _async_registration_succeeded(self) -> None:
-        self.consecutive_failures = 0
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
-
-    @property
-    def issue_id(self) -> str:
-        """The repair issue raised when registration keeps failing."""
-        return f"registration_failed_{self.config_entry.entry_id}"
-
     @callback
     def _async_set_state(self, state: RegistrationState) -> None:
         if state is not self.state:
@@ -612,21 +460,9 @@ class Bc26Coordinator:
 
     @callback
     def _async_set_unregistered(self) -> None:
-        self._async_clear_observed()
+        self.resources.forget_observed()
         self.state = RegistrationState.NOT_REGISTERED
         self._async_notify()
-
-    @callback
-    def _async_clear_observed(self) -> None:
-        if self.observed:
-            self.observed.clear()
-            self._async_notify()
-
-    @callback
-    def _async_identified(self, identity: ModemIdentity) -> None:
-        """Keep the device's firmware current when the module comes back updated."""
-        self.modem_identity = identity
-        async_register_device(self.hass, self.config_entry, identity)
 
     @callback
     def _async_notify(self) -> None:
@@ -634,19 +470,6 @@ class Bc26Coordinator:
             update_callback()
 
     # ------------------------------------------------------------------ modem events
-
-    @callback
-    def _async_attach(self, modem: Bc26Modem) -> None:
-        self._modem_unsubscribe = [
-            modem.subscribe(self._async_handle_urc),
-            modem.on_connection_lost(self._async_connection_lost),
-        ]
-
-    @callback
-    def _async_detach(self) -> None:
-        for unsubscribe in self._modem_unsubscribe:
-            unsubscribe()
-        self._modem_unsubscribe = []
 
     @callback
     def _async_connection_lost(self, err: Exception | None) -> None:
@@ -657,130 +480,39 @@ class Bc26Coordinator:
     def _async_handle_urc(self, event: UrcEvent) -> None:
         match event:
             case ObserveRequest(path=path, cancel=cancel):
-                self._async_observe(path, cancel)
+                self.resources.observe(path, cancel)
             case DataReceived(path=path, data=None):
-                self._drain_path = path
-                self._drain_pending = True
+                self._buffer.announced(path)
                 self._wake.set()
             case DataReceived(path=path, data=bytes() as data):
-                self._async_dispatch(Downlink(path, data, dt_util.utcnow()))
+                self.resources.deliver(Payload(path, data, dt_util.utcnow()))
             case ModemRebooted():
-                LOGGER.info("The BC26 restarted; registering again")
-                self._partial.clear()
-                self._async_set_unregistered()
-                self._wake.set()
+                self.async_register_afresh(self.generation, Recovery.MODULE_RESTARTED)
+                self._wake.set()  # also cuts short a wait before the next registration attempt
+            case SimReady():
+                self.async_suspect("the SIM became ready (a restart?)")
             case NetworkRegistrationChanged(status=status):
-                self.link.network = status
+                self.link = dataclasses.replace(self.link, network=status)
                 self._async_notify()
             case IpAddressAssigned(address=address):
-                self.link.ip_address = address
+                self.link = dataclasses.replace(self.link, ip_address=address)
                 self._async_notify()
+                self.async_suspect("a new IP address (a restart?)")
             case _:
                 LOGGER.debug("Unsolicited: %s", event)
-
-    @callback
-    def _async_observe(self, path: ResourcePath, cancel: bool) -> None:
-        if cancel:
-            self.observed.discard(path)
-        else:
-            self.observed.add(path)
-        self._async_notify()
-
-    @callback
-    def _async_dispatch(self, downlink: Downlink) -> None:
-        """Hand a payload to the subscribers of its path and to those of every path."""
-        self.downlinks_received += 1
-        _deliver(
-            downlink,
-            [
-                *self._downlink_subscribers.get(downlink.path, ()),
-                *self._downlink_subscribers.get(None, ()),
-            ],
-        )
-        if self._downlink_announcers:
-            self._unannounced.append(downlink)
-            if not self._announcing:
-                self._announcing = True
-                self.hass.loop.call_soon(self._async_announce)
-
-    @callback
-    def _async_announce(self) -> None:
-        self._announcing = False
-        while self._unannounced:
-            # The announcers of now: one removed meanwhile (entity gone) hears nothing.
-            _deliver(self._unannounced.popleft(), list(self._downlink_announcers))
-
-    def diagnostics(self) -> dict[str, Any]:
-        """Session state for the diagnostics download (redaction happens there)."""
-        return {
-            "connected": self.connected,
-            "state": self.state.value,
-            "data_mode": self.data_mode.name.lower(),
-            "observed": sorted("/".join(map(str, path)) for path in self.observed),
-            "con_status": self.con_status.name.lower() if self.con_status is not None else None,
-            "signal_dbm": self.link.signal_dbm,
-            "network": self.link.network.name.lower() if self.link.network is not None else None,
-            "ip_address": self.link.ip_address,
-            "consecutive_failures": self.consecutive_failures,
-            "downlinks_received": self.downlinks_received,
-            "registration_attempts": [
-                {
-                    "started_at": attempt.started_at.isoformat(),
-                    "mode": attempt.mode,
-                    "outcome": attempt.outcome,
-                    "detail": attempt.detail,
-                }
-                for attempt in self.attempts
-            ],
-        }
-
-
-async def _answer_or_none[T](query: Awaitable[T]) -> T | None:
-    """The module's answer to a link query, or None when it refuses it.
-
-    Silence (ModemTimeoutError) is not absorbed here: a module that stops answering
-    makes the session start over.
-    """
-    try:
-        answer: T = await query
-    except CommandRejectedError as err:
-        LOGGER.debug("Link query refused: %s", err)
-        return None
-    return answer
 
 
 @callback
 def async_register_device(
-    hass: HomeAssistant, entry: Bc26ConfigEntry, identity: ModemIdentity
+    hass: HomeAssistant, entry: ConfigEntry[Any], identity: ModemIdentity
 ) -> None:
     """One device per module, known by its IMEI; updated when the firmware changes."""
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, identity.imei)},
         manufacturer="Quectel",
-        model=identity.model,
+        model=model_name(identity),
         name=entry.title,
         serial_number=identity.imei,
         sw_version=identity.firmware,
     )
-
-
-def _deliver(downlink: Downlink, subscribers: list[DownlinkCallback]) -> None:
-    for subscriber in subscribers:
-        try:
-            subscriber(downlink)
-        except Exception:  # noqa: BLE001 - one broken subscriber must not starve the others
-            LOGGER.exception("Error handling a payload for %s", downlink.path)
-
-
-def _subscribe(
-    subscribers: list[DownlinkCallback], downlink_callback: DownlinkCallback
-) -> CALLBACK_TYPE:
-    """Add `downlink_callback` to `subscribers`; return its remover."""
-    subscribers.append(downlink_callback)
-
-    @callback
-    def remove() -> None:
-        subscribers.remove(downlink_callback)
-
-    return remove

@@ -75,19 +75,3 @@ def template_variables(data: bytes) -> dict[str, Any]:
         "value_hex": payload_hex(data),
         "value_bytes": list(data),
     }
-
-
-def format_path(path: ResourcePath) -> str:
-    """`19/1/0`, the way users and the manual write a resource path."""
-    return "/".join(str(part) for part in path)
-
-
-def parse_path(text: str) -> ResourcePath:
-    """`19/1/0` (optionally with a leading slash) -> (19, 1, 0); ValueError when it is not."""
-    parts = text.strip().strip("/").split("/")
-    if len(parts) != 3 or not all(part.isdigit() and part.isascii() for part in parts):
-        raise ValueError(f"not an object/instance/resource path: {text!r}")
-    path = (int(parts[0]), int(parts[1]), int(parts[2]))
-    if any(part > 65535 for part in path):
-        raise ValueError(f"path component out of range: {text!r}")
-    return path

@@ -7,7 +7,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from .const import DOMAIN
-from .coordinator import Bc26Coordinator
+from .data import Bc26Data
 
 
 class Bc26Entity(Entity):
@@ -16,20 +16,23 @@ class Bc26Entity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
 
-    def __init__(self, coordinator: Bc26Coordinator) -> None:
+    def __init__(self, data: Bc26Data) -> None:
         """Attach the entity to the module's device; subclasses set the unique id."""
-        self.coordinator = coordinator
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.modem_identity.imei)})
+        self.data = data
+        self.session = data.session
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, data.session.modem_identity.imei)}
+        )
 
     @property
     def available(self) -> bool:
         """Available while the serial port is open."""
-        return self.coordinator.connected
+        return self.session.connected
 
     async def async_added_to_hass(self) -> None:
         """Follow the session's state."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.coordinator.async_add_listener(self._handle_coordinator_update))
+        self.async_on_remove(self.session.async_add_listener(self._handle_coordinator_update))
 
     @callback
     def _handle_coordinator_update(self) -> None:

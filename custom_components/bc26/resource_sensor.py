@@ -52,20 +52,19 @@ from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.helpers.template import Template
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN
-from .coordinator import Bc26ConfigEntry, Bc26Coordinator, Downlink
+from .const import DOMAIN, SUBENTRY_RESOURCE_SENSOR
+from .data import Bc26ConfigEntry, Bc26Data
 from .downlink import (
     MAX_STATE_LENGTH,
-    format_path,
-    parse_path,
     payload_attributes,
     payload_hex,
     payload_state,
     template_variables,
 )
 from .entity import Bc26Entity
-from .modem import ResourcePath
-from .subentry_flow import CONF_RESOURCE_PATH, SUBENTRY_RESOURCE_SENSOR
+from .modem import InvalidArgumentError, ResourcePath
+from .resources import Payload, Phase
+from .subentry_flow import CONF_RESOURCE_PATH
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -85,8 +84,8 @@ def _path_of_raw_unique_id(entry: ConfigEntry, unique_id: str) -> ResourcePath |
     if not unique_id.startswith(prefix):
         return None
     try:
-        return parse_path(unique_id.removeprefix(prefix).replace("-", "/"))
-    except ValueError:
+        return ResourcePath.parse(unique_id.removeprefix(prefix).replace("-", "/"))
+    except InvalidArgumentError:
         return None
 
 
@@ -101,12 +100,12 @@ def _own_sensors(registry: er.EntityRegistry, entry: ConfigEntry) -> list[er.Reg
 async def async_setup_resource_sensors(
     hass: HomeAssistant, entry: Bc26ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add raw sensors known from earlier runs and decoded sensors; follow what comes."""
-    coordinator = entry.runtime_data
-    raw = RawSensors(entry, coordinator, async_add_entities)
-    raw.restore_known(er.async_get(hass))
-    entry.async_on_unload(coordinator.async_subscribe_downlink(None, raw.on_downlink))
-    decoded = DecodedSensors(entry, coordinator, async_add_entities, raw)
+    """Raw sensors of the declared and known paths, decoded sensors; follow what comes."""
+    data = entry.runtime_data
+    raw = RawSensors(data, async_add_entities)
+    raw.add_known(er.async_get(hass))
+    entry.async_on_unload(data.resources.listen(Phase.UPDATE, None, raw.on_payload))
+    decoded = DecodedSensors(entry, data, async_add_entities)
     decoded.remove_stale(er.async_get(hass))
     decoded.add_configured()
     entry.async_on_unload(
@@ -139,86 +138,75 @@ class RawResourceSensor(Bc26Entity, SensorEntity, RestoreEntity):
 
     _attr_translation_key = "resource"
 
-    def __init__(self, coordinator: Bc26Coordinator, path: ResourcePath) -> None:
-        super().__init__(coordinator)
+    def __init__(self, data: Bc26Data, path: ResourcePath) -> None:
+        super().__init__(data)
         self.path = path
-        self._attr_unique_id = raw_unique_id(coordinator.config_entry, path)
-        self._attr_translation_placeholders = {"path": format_path(path)}
-        self.last: Downlink | None = None
+        self._attr_unique_id = raw_unique_id(data.session.config_entry, path)
+        self._attr_translation_placeholders = {"path": str(path)}
 
     @property
     def extra_restore_state_data(self) -> _StoredPayload | None:
         """Keep the payload itself; state and attributes follow from it."""
-        if self.last is None:
-            return None
-        return _StoredPayload(self.last.data, self.last.received_at)
+        last = self.data.resources.last.get(self.path)
+        return None if last is None else _StoredPayload(last.data, last.received_at)
 
     async def async_added_to_hass(self) -> None:
-        """Show the payload that created this sensor, or the one from the last run."""
+        """Show the path's last payload: of this run, or else of the last one."""
         await super().async_added_to_hass()
-        if self.last is None and (extra := await self.async_get_last_extra_data()):
+        if self.path not in self.data.resources.last and (
+            extra := await self.async_get_last_extra_data()
+        ):
             stored = _StoredPayload.from_dict(extra.as_dict())
             if stored is not None:
-                self.last = Downlink(self.path, stored.data, stored.received_at)
+                self.data.resources.remember(Payload(self.path, stored.data, stored.received_at))
         self._show_last()
 
     @callback
-    def show(self, downlink: Downlink) -> None:
+    def show(self) -> None:
         """A new payload for this path."""
-        self.last = downlink
         if self.hass is not None:
             self._show_last()
             self.async_write_ha_state()
 
     def _show_last(self) -> None:
-        if self.last is None:
+        last = self.data.resources.last.get(self.path)
+        if last is None:
             return
-        data = self.last.data
-        hex_text = payload_hex(data)
-        self._attr_native_value = payload_state(data, hex_text)
+        hex_text = payload_hex(last.data)
+        self._attr_native_value = payload_state(last.data, hex_text)
         self._attr_extra_state_attributes = payload_attributes(
-            data, self.last.received_at, hex_text
+            last.data, last.received_at, hex_text
         )
 
 
 class RawSensors:
-    """One raw sensor per path the platform wrote to; the first payload creates it."""
+    """One raw sensor per writable path declared, and per path the platform wrote to."""
 
-    def __init__(
-        self,
-        entry: Bc26ConfigEntry,
-        coordinator: Bc26Coordinator,
-        async_add_entities: AddConfigEntryEntitiesCallback,
-    ) -> None:
-        self._entry = entry
-        self._coordinator = coordinator
+    def __init__(self, data: Bc26Data, async_add_entities: AddConfigEntryEntitiesCallback) -> None:
+        self._data = data
         self._add = async_add_entities
         self._sensors: dict[ResourcePath, RawResourceSensor] = {}
 
-    def restore_known(self, registry: er.EntityRegistry) -> None:
-        """Bring back the sensors of paths seen in earlier runs."""
-        known = []
-        for registry_entry in _own_sensors(registry, self._entry):
-            if (path := _path_of_raw_unique_id(self._entry, registry_entry.unique_id)) is None:
-                continue
-            known.append(self._sensors.setdefault(path, RawResourceSensor(self._coordinator, path)))
-        self._add(known)
+    def add_known(self, registry: er.EntityRegistry) -> None:
+        """The declared writable paths and those seen in earlier runs."""
+        entry = self._data.session.config_entry
+        paths = set(self._data.session.declared.writable)
+        for registry_entry in _own_sensors(registry, entry):
+            if (path := _path_of_raw_unique_id(entry, registry_entry.unique_id)) is not None:
+                paths.add(path)
+        self._add([self._sensor(path) for path in sorted(paths)])
 
-    def last(self, path: ResourcePath) -> Downlink | None:
-        """The last payload of `path` this run (or restored), if any."""
-        sensor = self._sensors.get(path)
-        return None if sensor is None else sensor.last
+    def _sensor(self, path: ResourcePath) -> RawResourceSensor:
+        sensor = self._sensors[path] = RawResourceSensor(self._data, path)
+        return sensor
 
     @callback
-    def on_downlink(self, downlink: Downlink) -> None:
-        """Route a payload to the sensor of its path, creating it the first time."""
-        if (sensor := self._sensors.get(downlink.path)) is not None:
-            sensor.show(downlink)
-            return
-        sensor = RawResourceSensor(self._coordinator, downlink.path)
-        sensor.last = downlink
-        self._sensors[downlink.path] = sensor
-        self._add([sensor])
+    def on_payload(self, payload: Payload) -> None:
+        """Route a payload to the sensor of its path, creating one for a new path."""
+        if (sensor := self._sensors.get(payload.path)) is not None:
+            sensor.show()
+        else:
+            self._add([self._sensor(payload.path)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +227,7 @@ class DecodedConfig:
         state_class = data.get(CONF_STATE_CLASS)
         return cls(
             name=data.get(CONF_NAME, subentry.title),
-            path=parse_path(data[CONF_RESOURCE_PATH]),
+            path=ResourcePath.parse(data[CONF_RESOURCE_PATH]),
             template=data[CONF_VALUE_TEMPLATE],
             unit=data.get(CONF_UNIT_OF_MEASUREMENT) or None,
             device_class=SensorDeviceClass(device_class) if device_class else None,
@@ -261,17 +249,17 @@ class DecodedResourceSensor(Bc26Entity, RestoreSensor):
 
     def __init__(
         self,
-        coordinator: Bc26Coordinator,
+        data: Bc26Data,
         subentry_id: str,
         config: DecodedConfig,
         restore: bool,
     ) -> None:
-        super().__init__(coordinator)
+        super().__init__(data)
         self.config = config
         self._restore = restore
-        self._template = Template(config.template, coordinator.hass)
+        self._template = Template(config.template, data.session.hass)
         self._failing = False
-        self._attr_unique_id = decoded_unique_id(coordinator.config_entry, subentry_id)
+        self._attr_unique_id = decoded_unique_id(data.session.config_entry, subentry_id)
         self._attr_name = config.name
         self._attr_native_unit_of_measurement = config.unit
         self._attr_device_class = config.device_class
@@ -287,26 +275,26 @@ class DecodedResourceSensor(Bc26Entity, RestoreSensor):
         await super().async_added_to_hass()
         if self._restore and (restored := await self.async_get_last_sensor_data()) is not None:
             self._attr_native_value = restored.native_value
-        self.async_on_remove(self.coordinator.async_subscribe_downlink(self.config.path, self.show))
+        self.async_on_remove(self.data.resources.listen(Phase.UPDATE, self.config.path, self.show))
 
     @callback
-    def show(self, downlink: Downlink) -> None:
+    def show(self, payload: Payload) -> None:
         """Decode a payload of this sensor's path."""
-        self.decode(downlink)
+        self.decode(payload)
         self.async_write_ha_state()
 
     @callback
-    def decode(self, downlink: Downlink) -> None:
+    def decode(self, payload: Payload) -> None:
         """Render the template; on failure go unavailable with one log line per failure run."""
         try:
-            value = self._render(downlink.data)
+            value = self._render(payload.data)
         except _RenderError as err:
             if not self._failing:
                 _LOGGER.warning(
                     "%s: value template failed for payload %s on %s: %s",
                     self.entity_id or self.config.name,
-                    payload_hex(downlink.data),
-                    format_path(downlink.path),
+                    payload_hex(payload.data),
+                    payload.path,
                     err,
                 )
             self._failing = True
@@ -341,14 +329,12 @@ class DecodedSensors:
     def __init__(
         self,
         entry: Bc26ConfigEntry,
-        coordinator: Bc26Coordinator,
+        data: Bc26Data,
         async_add_entities: AddConfigEntryEntitiesCallback,
-        raw: RawSensors,
     ) -> None:
         self._entry = entry
-        self._coordinator = coordinator
+        self._data = data
         self._add = async_add_entities
-        self._raw = raw
         self._sensors: dict[str, DecodedResourceSensor] = {}
 
     def remove_stale(self, registry: er.EntityRegistry) -> None:
@@ -380,7 +366,7 @@ class DecodedSensors:
                 self._add_sensor(subentry_id, subentry, restore=False)
             elif sensor.config != DecodedConfig.from_subentry(subentry):
                 self._entry.async_create_task(
-                    self._coordinator.hass,
+                    self._data.session.hass,
                     self._replace(subentry_id, sensor),
                     f"bc26 reconfigure {subentry.title}",
                 )
@@ -395,10 +381,10 @@ class DecodedSensors:
     def _add_sensor(self, subentry_id: str, subentry: ConfigSubentry, restore: bool) -> None:
         # Restored values belong to the configuration of the last run, not to a new one.
         sensor = DecodedResourceSensor(
-            self._coordinator, subentry_id, DecodedConfig.from_subentry(subentry), restore
+            self._data, subentry_id, DecodedConfig.from_subentry(subentry), restore
         )
         # A new or changed sensor shows the path's last payload at once.
-        if (last := self._raw.last(sensor.config.path)) is not None:
+        if (last := self._data.resources.last.get(sensor.config.path)) is not None:
             sensor.decode(last)
         self._sensors[subentry_id] = sensor
         self._add([sensor])
@@ -406,7 +392,7 @@ class DecodedSensors:
     def _remove(self, subentry_id: str) -> None:
         """Remove the sensor's registry entry; the registry then removes the entity."""
         del self._sensors[subentry_id]
-        registry = er.async_get(self._coordinator.hass)
+        registry = er.async_get(self._data.session.hass)
         unique_id = decoded_unique_id(self._entry, subentry_id)
         if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
             registry.async_remove(entity_id)

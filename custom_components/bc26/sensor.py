@@ -17,10 +17,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import Bc26ConfigEntry, Bc26Coordinator, RegistrationState
-from .downlink import format_path
+from .coordinator import Bc26Coordinator, RegistrationState
+from .data import Bc26ConfigEntry, Bc26Data
 from .entity import Bc26Entity
 from .modem import ConStatus, NetworkRegistration
+from .registration import RegistrationLog
 from .resource_sensor import async_setup_resource_sensors
 
 # Entities only read the session's state; nothing to limit.
@@ -29,6 +30,16 @@ PARALLEL_UPDATES = 0
 
 def _enum_name(value: ConStatus | NetworkRegistration | None) -> str | None:
     return value.name.lower() if value is not None else None
+
+
+def _recoveries(log: RegistrationLog) -> dict[str, Any]:
+    """How often the session registered again by itself, and the last time why."""
+    last_at = log.last_recovery_at
+    return {
+        "recoveries": log.recoveries,
+        "last_recovery": log.last_recovery.value if log.last_recovery is not None else None,
+        "last_recovery_at": last_at.isoformat() if last_at is not None else None,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +58,7 @@ SENSORS: tuple[Bc26SensorEntityDescription, ...] = (
         options=[state.value for state in RegistrationState],
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.state.value,
+        attributes_fn=lambda coordinator: _recoveries(coordinator.registrations),
     ),
     Bc26SensorEntityDescription(
         key="con_status",
@@ -84,9 +96,9 @@ SENSORS: tuple[Bc26SensorEntityDescription, ...] = (
         key="observed_resources",
         translation_key="observed_resources",
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda coordinator: len(coordinator.observed),
+        value_fn=lambda coordinator: len(coordinator.resources.observed),
         attributes_fn=lambda coordinator: {
-            "paths": sorted(format_path(path) for path in coordinator.observed)
+            "paths": [str(path) for path in sorted(coordinator.resources.observed)]
         },
     ),
 )
@@ -96,8 +108,7 @@ async def async_setup_entry(
     hass: HomeAssistant, entry: Bc26ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the module's diagnostic sensors."""
-    coordinator = entry.runtime_data
-    async_add_entities(Bc26Sensor(coordinator, description) for description in SENSORS)
+    async_add_entities(Bc26Sensor(entry.runtime_data, description) for description in SENSORS)
     await async_setup_resource_sensors(hass, entry, async_add_entities)
 
 
@@ -106,22 +117,20 @@ class Bc26Sensor(Bc26Entity, SensorEntity):
 
     entity_description: Bc26SensorEntityDescription
 
-    def __init__(
-        self, coordinator: Bc26Coordinator, description: Bc26SensorEntityDescription
-    ) -> None:
+    def __init__(self, data: Bc26Data, description: Bc26SensorEntityDescription) -> None:
         """Use the IMEI and the description's key for the unique id."""
-        super().__init__(coordinator)
+        super().__init__(data)
         self.entity_description = description
-        self._attr_unique_id = f"{coordinator.modem_identity.imei}-{description.key}"
+        self._attr_unique_id = f"{data.session.modem_identity.imei}-{description.key}"
 
     @property
     def native_value(self) -> StateType:
         """The value from the session's state."""
-        return self.entity_description.value_fn(self.coordinator)
+        return self.entity_description.value_fn(self.session)
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
         """Extra attributes, where the description has any."""
         if self.entity_description.attributes_fn is None:
             return None
-        return self.entity_description.attributes_fn(self.coordinator)
+        return self.entity_description.attributes_fn(self.session)

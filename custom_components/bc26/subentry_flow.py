@@ -19,11 +19,9 @@ from homeassistant.helpers import selector
 from homeassistant.helpers.template import Template
 
 from .compat import vol
-from .downlink import format_path, parse_path
+from .object_flow import entry_declarations
 
-SUBENTRY_RESOURCE_SENSOR = "resource_sensor"
 CONF_RESOURCE_PATH = "resource_path"
-DEFAULT_RESOURCE_PATH = "19/1/0"
 
 # Device classes whose states are not numbers or text a template can produce as is.
 _UNOFFERED_DEVICE_CLASSES = {
@@ -38,11 +36,10 @@ _OFFERED_STATE_CLASSES = (
 )
 
 
-def _device_class_options() -> list[selector.SelectOptionDict]:
+def _device_class_options() -> list[str]:
+    """The values; the frontend labels them from the `device_class` selector's texts."""
     return [
-        selector.SelectOptionDict(
-            value=device_class.value, label=device_class.value.replace("_", " ").capitalize()
-        )
+        device_class.value
         for device_class in SensorDeviceClass
         if device_class not in _UNOFFERED_DEVICE_CLASSES
     ]
@@ -54,12 +51,17 @@ def _unit_options() -> list[str]:
     )
 
 
-def _schema() -> vol.Schema:
+def _schema(paths: list[str]) -> vol.Schema:
+    """The form; `paths` are the writable resources the module declares."""
     return vol.Schema(
         {
             vol.Required(CONF_NAME): selector.TextSelector(),
-            vol.Required(CONF_RESOURCE_PATH, default=DEFAULT_RESOURCE_PATH): (
-                selector.TextSelector()
+            vol.Required(CONF_RESOURCE_PATH, default=paths[0] if paths else vol.UNDEFINED): (
+                selector.SelectSelector(
+                    selector.SelectSelectorConfig(
+                        options=paths, mode=selector.SelectSelectorMode.DROPDOWN
+                    )
+                )
             ),
             # A text field, not the template selector: its own syntax check would answer
             # before this flow's, with an untranslated message.
@@ -78,6 +80,7 @@ def _schema() -> vol.Schema:
                 selector.SelectSelectorConfig(
                     options=_device_class_options(),
                     mode=selector.SelectSelectorMode.DROPDOWN,
+                    translation_key=CONF_DEVICE_CLASS,
                     sort=True,
                 )
             ),
@@ -118,6 +121,8 @@ class ResourceSensorSubentryFlow(ConfigSubentryFlow):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Ask for name, path, template, unit and classes; create the subentry."""
+        if not self._writable_paths():
+            return self.async_abort(reason="no_writable_resources")
         errors, placeholders, data = self._validate(user_input)
         if data is not None and not errors:
             return self.async_create_entry(title=data[CONF_NAME], data=data)
@@ -135,6 +140,15 @@ class ResourceSensorSubentryFlow(ConfigSubentryFlow):
             )
         return self._show_form("reconfigure", user_input or subentry.data, errors, placeholders)
 
+    def _writable_paths(self) -> list[str]:
+        """The paths the platform writes, as the module declares them, sorted."""
+        declarations = entry_declarations(self._get_entry())
+        return [
+            str(each.path)
+            for each in sorted(declarations, key=lambda each: each.path)
+            if each.direction.writable
+        ]
+
     def _validate(
         self, user_input: dict[str, Any] | None
     ) -> tuple[dict[str, str], dict[str, str], dict[str, Any] | None]:
@@ -143,11 +157,7 @@ class ResourceSensorSubentryFlow(ConfigSubentryFlow):
             return {}, {}, None
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
-        data = dict(user_input)
-        try:
-            data[CONF_RESOURCE_PATH] = format_path(parse_path(user_input[CONF_RESOURCE_PATH]))
-        except ValueError:
-            errors[CONF_RESOURCE_PATH] = "invalid_path"
+        data = dict(user_input)  # the path is one the selector offered: a declared, writable one
         try:
             Template(user_input[CONF_VALUE_TEMPLATE], self.hass).ensure_valid()
         except TemplateError as err:
@@ -168,7 +178,9 @@ class ResourceSensorSubentryFlow(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         return self.async_show_form(
             step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(_schema(), values),
+            data_schema=self.add_suggested_values_to_schema(
+                _schema(self._writable_paths()), values
+            ),
             errors=errors,
             description_placeholders=placeholders,
         )

@@ -1,10 +1,15 @@
 """The bounded, ordered queue of sends from Home Assistant to the platform.
 
-One worker takes sends in call order and hands each to the modem only when the
+One worker takes sends in call order and hands each to the session only when the
 previous one has finished, so a confirmable send always waits for the previous
 one's SEND OK / SEND FAIL (manual 3.8, note 1). The queue is bounded: when
 QUEUE_LIMIT sends are pending (waiting or on the modem) a caller gets an error at
 once; nothing already queued is dropped.
+
+A send is reported as what happened to it. When the queue closes (the entry
+unloads), a send that never reached the serial line fails with
+SendQueueClosedError ("not sent"); one whose command went out, whose outcome is
+not known yet, fails with SendOutcomeUnknownError: its data may well have arrived.
 """
 
 from __future__ import annotations
@@ -13,25 +18,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 import enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from homeassistant.exceptions import HomeAssistantError
-
-from .const import DOMAIN
-from .downlink import format_path
-from .modem import (
-    Bc26Modem,
-    CommandRejectedError,
-    ConStatus,
-    ModemError,
-    ModemTimeoutError,
-    PortError,
-    ResourcePath,
-    SendFailedError,
-)
-
-if TYPE_CHECKING:
-    from .coordinator import Bc26Coordinator
+from .modem import ResourcePath
 
 # Sends pending at once, the one on the modem included. At up to 128 s per CON send a
 # longer queue would only hold requests whose automations have long moved on.
@@ -62,13 +51,23 @@ class SendQueueClosedError(Exception):
     """The entry is unloading; the send never reached the module."""
 
 
+class SendOutcomeUnknownError(Exception):
+    """The entry unloaded after the send went out and before its outcome was known."""
+
+
 @dataclass(slots=True)
 class _Pending:
     uplink: Uplink
     future: asyncio.Future[SendStatus] = field(repr=False)
+    written: bool = False
+
+    def mark_written(self) -> None:
+        self.written = True
 
 
-type Transmit = Callable[[Uplink], Awaitable[SendStatus]]
+# The step that hands one send to the module; it calls its second argument once the
+# command line goes out.
+type Transmit = Callable[[Uplink, Callable[[], None]], Awaitable[SendStatus]]
 type StartTask = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 
 
@@ -77,7 +76,7 @@ class SendQueue:
 
     def __init__(self, transmit: Transmit, limit: int = QUEUE_LIMIT) -> None:
         self._transmit = transmit
-        self._limit = limit
+        self.limit = limit
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._current: _Pending | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -95,19 +94,20 @@ class SendQueue:
     async def send(self, uplink: Uplink) -> SendStatus:
         """Queue `uplink` behind earlier sends and wait for its own outcome.
 
-        Raises SendQueueFullError or SendQueueClosedError without queueing, or
-        whatever `transmit` raised for this send.
+        Raises SendQueueFullError or SendQueueClosedError without queueing,
+        SendQueueClosedError / SendOutcomeUnknownError when the queue closes before
+        the outcome is known, or whatever `transmit` raised for this send.
         """
         if self._closed or self._worker is None:
             raise SendQueueClosedError
-        if self.pending >= self._limit:
+        if self.pending >= self.limit:
             raise SendQueueFullError
         pending = _Pending(uplink, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(pending)
         return await pending.future
 
     def close(self) -> None:
-        """Stop the worker and fail every send that has not finished."""
+        """Stop the worker; fail every send that has not finished with what became of it."""
         self._closed = True
         if self._worker is not None:
             self._worker.cancel()
@@ -116,7 +116,8 @@ class SendQueue:
             unfinished.append(self._queue.get_nowait())
         for pending in unfinished:
             if not pending.future.done():
-                pending.future.set_exception(SendQueueClosedError())
+                error = SendOutcomeUnknownError() if pending.written else SendQueueClosedError()
+                pending.future.set_exception(error)
         self._current = None
 
     async def _run(self) -> None:
@@ -127,7 +128,7 @@ class SendQueue:
                 continue
             self._current = pending
             try:
-                status = await self._transmit(pending.uplink)
+                status = await self._transmit(pending.uplink, pending.mark_written)
             except Exception as err:  # noqa: BLE001 - the error belongs to this caller alone
                 if not pending.future.done():
                     pending.future.set_exception(err)
@@ -136,71 +137,3 @@ class SendQueue:
                     pending.future.set_result(status)
             finally:
                 self._current = None
-
-
-def module_error(key: str, **placeholders: str) -> HomeAssistantError:
-    """A translated error of a valid request the module or the platform could not carry out."""
-    return HomeAssistantError(
-        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
-    )
-
-
-def check_ready(coordinator: Bc26Coordinator, path: ResourcePath) -> None:
-    """Refuse a send the module would refuse: not registered, or `path` not observed yet.
-
-    Real modules answer a send before the platform's observe with an error (a
-    notification needs an observer), so it is not even tried.
-    """
-    if not coordinator.connected:
-        raise module_error("module_unavailable")
-    if not coordinator.registered:
-        raise module_error("not_registered")
-    if path not in coordinator.observed:
-        raise module_error("not_observed", path=format_path(path))
-
-
-async def transmit(coordinator: Bc26Coordinator, uplink: Uplink) -> SendStatus:
-    """Hand one send to the module, between the session's own AT commands."""
-    try:
-        async with coordinator.modem_session() as modem:
-            # The session may have lost the registration while this send waited.
-            check_ready(coordinator, uplink.path)
-            if uplink.confirmable:
-                coordinator.record_con_status(ConStatus.WAITING)
-            try:
-                await modem.send(uplink.path, uplink.data, uplink.confirmable)
-            except SendFailedError:
-                coordinator.record_con_status(await _con_status_after_failure(modem))
-                raise
-    except ModemError as err:
-        raise _delivery_error(coordinator, err) from err
-    if not uplink.confirmable:
-        return SendStatus.SENT
-    coordinator.record_con_status(ConStatus.SUCCESS)
-    return SendStatus.ACKNOWLEDGED
-
-
-async def _con_status_after_failure(modem: Bc26Modem) -> ConStatus:
-    """Why the CON send failed (timeout, reset ...), as AT+QLWDATASTATUS? tells."""
-    try:
-        status: ConStatus = await modem.con_status()
-    except ModemError:
-        return ConStatus.FAILED
-    return status
-
-
-def _delivery_error(coordinator: Bc26Coordinator, err: ModemError) -> HomeAssistantError:
-    match err:
-        case SendFailedError():
-            status = coordinator.con_status or ConStatus.FAILED
-            return module_error("send_failed", status=status.name.lower())
-        case ModemTimeoutError():
-            return module_error("send_timeout")
-        case CommandRejectedError():
-            return module_error("send_rejected", error=str(err))
-        case PortError():
-            return module_error("module_unavailable")
-        case _ if not coordinator.connected:
-            return module_error("module_unavailable")
-        case _:
-            return module_error("send_error", error=str(err))

@@ -18,11 +18,14 @@ from .errors import (
     UnexpectedResponseError,
 )
 from .models import (
+    MAX_ID,
     BufferRead,
     ConStatus,
     DataMode,
+    LinkStatus,
     ModemIdentity,
     NetworkRegistration,
+    ObjectInstance,
     ResourcePath,
     SignalQuality,
     Timeouts,
@@ -41,6 +44,7 @@ from .urc import (
 )
 
 __all__ = [
+    "MAX_ID",
     "MAX_PAYLOAD",
     "AtChannel",
     "Bc26Modem",
@@ -53,6 +57,7 @@ __all__ = [
     "FinalResult",
     "InvalidArgumentError",
     "IpAddressAssigned",
+    "LinkStatus",
     "ModemError",
     "ModemIdentity",
     "ModemRebooted",
@@ -61,6 +66,7 @@ __all__ = [
     "NetworkRegistration",
     "NetworkRegistrationChanged",
     "NoResponseError",
+    "ObjectInstance",
     "ObserveRequest",
     "PortError",
     "RegistrationError",

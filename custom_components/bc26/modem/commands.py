@@ -21,6 +21,7 @@ import re
 
 from .errors import InvalidArgumentError, UnexpectedResponseError
 from .models import (
+    MAX_ID,
     BufferRead,
     ConStatus,
     DataMode,
@@ -30,7 +31,6 @@ from .models import (
 )
 
 MAX_PAYLOAD = 512  # bytes of one AT+QLWDATASEND or AT+QLWRD (manual 3.8, 3.10)
-MAX_ID = 65535  # object, instance and resource IDs (manual 3.3)
 MAX_ENDPOINT = 64  # characters; the manual gives no limit, LwM2M servers accept this much
 MAX_RESOURCES = 32  # resources declared by one AT+QLWADDOBJ
 MAX_HOST = 253  # characters of a DNS name (RFC 1035)
@@ -139,12 +139,7 @@ def _check_int(value: int, name: str, low: int, high: int) -> int:
 def _check_path(path: ResourcePath) -> ResourcePath:
     if not isinstance(path, tuple) or len(path) != 3:
         raise InvalidArgumentError(f"path must be (object, instance, resource), not {path!r}")
-    obj, ins, res = path
-    return (
-        _check_int(obj, "object", 0, MAX_ID),
-        _check_int(ins, "instance", 0, MAX_ID),
-        _check_int(res, "resource", 0, MAX_ID),
-    )
+    return ResourcePath.of(*path)
 
 
 def _info(prefix: str) -> re.Pattern[str]:

@@ -4,9 +4,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import enum
+from typing import NamedTuple, Self
 
-# (object, instance, resource) as in the manual's <obj_id>,<ins_id>,<res_id>.
-type ResourcePath = tuple[int, int, int]
+from .errors import InvalidArgumentError
+
+MAX_ID = 65535  # object, instance and resource IDs (manual 3.3)
+
+
+class ResourcePath(NamedTuple):
+    """/object/instance/resource, as the manual's <obj_id>,<ins_id>,<res_id>.
+
+    The one place paths are read, written and checked. A plain tuple of the same
+    three numbers compares equal, so `(19, 0, 0)` may stand for one.
+    """
+
+    object: int
+    instance: int
+    resource: int
+
+    @classmethod
+    def of(cls, obj: int, instance: int, resource: int) -> Self:
+        """A checked path: three integers (not bools) from 0 to 65535; else InvalidArgumentError."""
+        parts = (obj, instance, resource)
+        if not all(type(part) is int and 0 <= part <= MAX_ID for part in parts):
+            raise InvalidArgumentError(f"not an object/instance/resource path: {parts!r}")
+        return cls(obj, instance, resource)
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        """`19/1/0` or `/19/1/0` as users write it; InvalidArgumentError when it is not one."""
+        parts = text.strip().strip("/").split("/") if isinstance(text, str) else []
+        if len(parts) != 3 or not all(part.isdigit() and part.isascii() for part in parts):
+            raise InvalidArgumentError(f"not an object/instance/resource path: {text!r}")
+        return cls.of(*(int(part) for part in parts))
+
+    def __str__(self) -> str:
+        """`19/1/0`: how users and the manual write a path."""
+        return f"{self.object}/{self.instance}/{self.resource}"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInstance:
+    """One AT+QLWADDOBJ: an object instance and the resources the module declares in it."""
+
+    object: int
+    instance: int
+    resources: tuple[int, ...]
+
+    def paths(self) -> tuple[ResourcePath, ...]:
+        """The resource paths this declaration makes."""
+        return tuple(ResourcePath(self.object, self.instance, res) for res in self.resources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +119,20 @@ class SignalQuality:
 
     rssi_dbm: int | None
     ber: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """The radio link and the last CON message, as the module reports them now.
+
+    None for what is not known: the module refused the query, or has no value (no
+    signal, no PDN address).
+    """
+
+    signal_dbm: int | None = None
+    network: NetworkRegistration | None = None
+    ip_address: str | None = None
+    con_status: ConStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)

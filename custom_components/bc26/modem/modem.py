@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from . import commands
 from .channel import AtChannel, Begun, LostCallback, Response, UrcCallback
 from .commands import AtCommand
 from .errors import (
+    CommandRejectedError,
     InvalidArgumentError,
     ModemRebootedError,
     ModemTimeoutError,
@@ -19,8 +20,10 @@ from .models import (
     BufferRead,
     ConStatus,
     DataMode,
+    LinkStatus,
     ModemIdentity,
     NetworkRegistration,
+    ObjectInstance,
     ResourcePath,
     SignalQuality,
     Timeouts,
@@ -77,12 +80,17 @@ class Bc26Modem:
         self.timeouts = timeouts or Timeouts()
         self._channel = AtChannel(self.timeouts, transcript_size)
         self._registered = False
+        self._partial = bytearray()  # the start of a buffered node read so far
         self._channel.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ port
 
     async def open(self) -> None:
-        """Open the port (PortError if it cannot be); never blocks the event loop."""
+        """Open the port (PortError if it cannot be); never blocks the event loop.
+
+        A modem whose port was closed or lost opens it again the same way; subscribers
+        and a node half read stay with the modem, which is the same module.
+        """
         await self._channel.open(self.url, self.baudrate)
 
     async def close(self) -> None:
@@ -121,6 +129,7 @@ class Bc26Modem:
     def _on_event(self, event: UrcEvent) -> None:
         if isinstance(event, ModemRebooted):
             self._registered = False  # the module lost its LwM2M context
+            self._partial.clear()  # and its receive buffer
 
     async def _run(self, command: AtCommand) -> Response:
         return await self._channel.execute(command)
@@ -170,6 +179,11 @@ class Bc26Modem:
     async def add_object(self, obj: int, instance: int, resources: Sequence[int] = ()) -> None:
         """AT+QLWADDOBJ: declare an object instance and its resources."""
         await self._run(commands.build_add_object(obj, instance, resources))
+
+    async def declare(self, objects: Sequence[ObjectInstance]) -> None:
+        """AT+QLWADDOBJ for each object instance, in order (before AT+QLWOPEN; manual 5.1)."""
+        for instance in objects:
+            await self.add_object(instance.object, instance.instance, instance.resources)
 
     async def delete_object(self, obj: int) -> None:
         """AT+QLWDELOBJ; when registered, also waits for the UPDATE result that follows.
@@ -245,6 +259,30 @@ class Bc26Modem:
         """AT+QLWRD: up to `max_length` bytes of the oldest node; BufferRead(b"", 0) if empty."""
         return commands.parse_read((await self._run(commands.build_read(max_length))).lines)
 
+    async def drain_buffer(self, on_node: Callable[[bytes], None]) -> None:
+        """AT+QLWRD until the buffer is empty, handing each complete node to `on_node`.
+
+        Buffer access mode (manual 3.10): every platform write is one node, read in
+        pieces of at most 512 bytes until its <remain_length> is 0. A node is handed
+        over the moment it is complete, so an error later in the drain loses nothing
+        already read; the piece of a node read before an error is kept, and the next
+        drain continues it. A reboot empties the module's buffer: the piece is dropped.
+        A module without LwM2M context refuses AT+QLWRD: nothing to read.
+        """
+        while True:
+            try:
+                read = await self.read_buffer(commands.MAX_PAYLOAD)
+            except CommandRejectedError:
+                return
+            if not read.data:
+                self._partial.clear()  # the module forgot the rest of a node (AT+QLWDEL)
+                return
+            self._partial += read.data
+            if read.remaining == 0:
+                node = bytes(self._partial)
+                self._partial.clear()
+                on_node(node)
+
     async def con_status(self) -> ConStatus:
         """AT+QLWDATASTATUS?: how the last CON message went."""
         return commands.parse_con_status((await self._run(commands.build_con_status())).lines)
@@ -263,3 +301,24 @@ class Bc26Modem:
     async def ip_address(self) -> str | None:
         """AT+CGPADDR=1: the PDN address, None when there is none."""
         return commands.parse_ip_address((await self._run(commands.build_ip_address())).lines)
+
+    async def status(self) -> LinkStatus:
+        """Signal, network registration, IP address and the last CON status, in one go.
+
+        A query the module refuses (older firmware lacks some) leaves its field None;
+        silence raises as every call does.
+        """
+        signal = await _refused_as_none(self.signal())
+        return LinkStatus(
+            signal_dbm=signal.rssi_dbm if signal is not None else None,
+            network=await _refused_as_none(self.network_registration()),
+            ip_address=await _refused_as_none(self.ip_address()),
+            con_status=await _refused_as_none(self.con_status()),
+        )
+
+
+async def _refused_as_none[T](query: Awaitable[T]) -> T | None:
+    try:
+        return await query
+    except CommandRejectedError:
+        return None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 import re
 
-from .models import NetworkRegistration, ResourcePath
+from .models import MAX_ID, NetworkRegistration, ResourcePath
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +114,8 @@ _DATA_RECEIVED = re.compile(rf"{_ID},{_ID},{_ID}, *([0-9]{{1,3}}) *(?:,(.*))?", 
 
 
 def _path(obj: str, ins: str, res: str) -> ResourcePath | None:
-    path = (int(obj), int(ins), int(res))
-    return path if max(path) <= 65535 else None
+    path = ResourcePath(int(obj), int(ins), int(res))
+    return path if max(path) <= MAX_ID else None
 
 
 def _observe(rest: str) -> ObserveRequest | None:
