@@ -26,6 +26,7 @@ from .report import (
     strangers,
     uplink_table,
 )
+from .rig import LOG
 from .run import BOUND, Result, soak
 
 DEFAULT_FAULTS = 200
@@ -41,7 +42,7 @@ async def _run(count: int, seed: int, quick: bool) -> Result:
         try:
             return await soak(count, seed, quick, Path(directory), _progress)
         except BaseException:
-            log = Path(directory) / "home-assistant.log"
+            log = Path(directory) / LOG
             if log.exists():
                 text = await asyncio.to_thread(log.read_text, errors="replace")
                 tail = text.splitlines()[-40:]
@@ -61,7 +62,8 @@ def report(result: Result) -> str:
         f"timing: response {timing.timeouts.response:g} s, final result "
         f"{timing.timeouts.final:g} s, AT+QLWDEL {timing.timeouts.delete:g} s, reconnect "
         f"{timing.reconnect.first:g}-{timing.reconnect.maximum:g} s, registration retry "
-        f"{timing.registration.first:g}-{timing.registration.maximum:g} s",
+        f"{timing.registration.first:g}-{timing.registration.maximum:g} s, deregistration "
+        f"{timing.deregister_wait:g} s",
         f"recovered = registered end to end and payloads both ways again within "
         f"{BOUND:.0f} s of the fault's end, without bc26.reregister",
         "",
@@ -91,7 +93,7 @@ def report(result: Result) -> str:
     if result.log is not None:
         lines += [
             "",
-            f"Home Assistant's log: {result.log.size / 1e6:.1f} MB, "
+            f"Home Assistant's logs ({result.log.runs} runs): {result.log.size / 1e6:.1f} MB, "
             f"{result.log.tracebacks:,} tracebacks, "
             f"{result.log.bc26_records:,} records of custom_components.bc26",
         ]

@@ -41,6 +41,7 @@ HOST = "127.0.0.1"
 # hides what happens meanwhile.
 DEREGISTER_DELAY = 1.5
 SETUP_WAIT = 60.0  # seconds for the first registration; generous, the machine is shared
+LOG = "home-assistant.log"  # Home Assistant's log in the work directory, this run's
 
 # Timeouts for the host's own I/O; they stay as they are: the module answers a command
 # in milliseconds at any time scale, and a stalled event loop must meet the real ones.
@@ -76,6 +77,11 @@ def soak_timing(scale: float) -> SessionTiming:
         elif isinstance(value, float):
             changes[field.name] = value * scale
     return dataclasses.replace(default, **changes)
+
+
+def earlier_logs(workdir: Path) -> list[Path]:
+    """The logs of Home Assistant's earlier runs, oldest first (see `SoakRig.restart_hass`)."""
+    return sorted(workdir.glob("home-assistant.*.log"))
 
 
 class PlatformHolder:
@@ -173,8 +179,16 @@ class SoakRig:
         return await self.thread.call(module_and_platform)
 
     async def restart_hass(self) -> None:
-        """Stop Home Assistant and start it again on the same configuration."""
+        """Stop Home Assistant and start it again on the same configuration.
+
+        Each start rolls the log over and keeps one backup only, so the log of the run
+        that stopped is moved aside first: the soak measures them all at the end.
+        """
         await self.api.stop()
+        log = self.workdir / LOG
+        kept = self.workdir / f"home-assistant.{len(earlier_logs(self.workdir)) + 1:04d}.log"
+        if await asyncio.to_thread(log.exists):
+            await asyncio.to_thread(log.rename, kept)
         await self.api.start()
         await self.api.log_in(Login())
 
@@ -244,9 +258,7 @@ async def soak_rig(
             hook(hass)
 
     http_port = _free_tcp_port()
-    api = InProcessHass(
-        workdir / "config", http_port, workdir / "home-assistant.log", prepare=prepare_hass
-    )
+    api = InProcessHass(workdir / "config", http_port, workdir / LOG, prepare=prepare_hass)
 
     async def start_module() -> tuple[Bc26Simulator, PlatformHolder]:
         platforms = await PlatformHolder.start(scale, on_platform_event)

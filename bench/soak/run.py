@@ -25,7 +25,7 @@ from custom_components.bc26.const import DOMAIN
 from custom_components.bc26.timing import SessionTiming
 
 from .faults import Fault, Injector, Kind, buffered_downlinks, eligible
-from .rig import SoakRig, soak_rig, soak_timing
+from .rig import LOG, SoakRig, earlier_logs, soak_rig, soak_timing
 from .traffic import DownlinkReceiver, DownlinkWriter, Ledger, UplinkSender, record_uplinks
 
 # Module, CoAP and platform times at 1/50: an ACK timeout of 40 ms, the manual's 128 s
@@ -58,22 +58,24 @@ class Result:
 
 @dataclass(frozen=True)
 class LogSize:
-    """What the run left in Home Assistant's log (refusals should not flood it)."""
+    """What the run left in Home Assistant's logs (refusals should not flood them)."""
 
     size: int  # bytes
     tracebacks: int
     bc26_records: int  # records of custom_components.bc26 (warning and above)
+    runs: int  # Home Assistant's runs (1 + restarts), one log each
 
 
-def measure_log(path: Path) -> LogSize:
-    """Read Home Assistant's log line by line (it can grow to tens of MB)."""
+def measure_logs(paths: list[Path]) -> LogSize:
+    """Read Home Assistant's logs line by line (they can grow to tens of MB)."""
     size = tracebacks = records = 0
-    with path.open("rb") as log:
-        for line in log:
-            size += len(line)
-            tracebacks += line.startswith(b"Traceback (most recent call last)")
-            records += b"[custom_components.bc26" in line
-    return LogSize(size, tracebacks, records)
+    for path in paths:
+        with path.open("rb") as log:
+            for line in log:
+                size += len(line)
+                tracebacks += line.startswith(b"Traceback (most recent call last)")
+                records += b"[custom_components.bc26" in line
+    return LogSize(size, tracebacks, records, len(paths))
 
 
 type Progress = Callable[[str], None]
@@ -116,9 +118,8 @@ async def soak(count: int, seed: int, quick: bool, workdir: Path, progress: Prog
         await _drain(result)
         result.held_at_end = await rig.thread.call(lambda: buffered_downlinks(rig.sim))
         receiver.detach()
-    log = workdir / "home-assistant.log"
-    if log.exists():
-        result.log = await asyncio.to_thread(measure_log, log)
+    logs = [*earlier_logs(workdir), workdir / LOG]
+    result.log = await asyncio.to_thread(measure_logs, [log for log in logs if log.exists()])
     result.seconds = time.monotonic() - began
     return result
 
