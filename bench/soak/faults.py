@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 import enum
+import fcntl
+import os
+from pathlib import Path
 import random
+import re
+import termios
 import time
 
 from bc26sim import Bc26Simulator
@@ -26,6 +33,7 @@ PLATFORM_DOWN = (0.2, 2.0)
 ACKS_LOST = (1.0, 3.0)  # long enough for a confirmable send to give up (about 1.9 s scaled)
 STALL = (1.0, 2.0)
 GARBAGE_BYTES = (16, 256)
+LINE_SETTLE = 0.005  # seconds (real) for the pty to pass the module's last bytes on
 
 
 class Kind(enum.StrEnum):
@@ -61,10 +69,11 @@ class Fault:
     registered_at: float | None = None  # registered end to end again, without a hand
     flowing_at: float | None = None  # payloads both ways again, without a hand
     hand: str = ""  # what the soak had to do as a user: reregister, reload; or stuck
-    # Downlink counters in the module's buffer when this fault began, and those a
-    # reboot took with the module's RAM.
+    # Downlink counters in the module's buffer when this fault began, those a reboot
+    # took with the module's RAM, and those an unplug cut off on the line (see LineWatch).
     held_at_start: list[int] = field(default_factory=list)
     lost_to_reboot: list[int] = field(default_factory=list)
+    lost_on_line: list[int] = field(default_factory=list)
 
     @property
     def recovered(self) -> bool:
@@ -75,10 +84,13 @@ class Fault:
 class Injector:
     """Injects one fault at a time into the running rig."""
 
-    def __init__(self, rig: SoakRig, rng: random.Random, sender: UplinkSender) -> None:
+    def __init__(
+        self, rig: SoakRig, rng: random.Random, sender: UplinkSender, line: LineWatch
+    ) -> None:
         self._rig = rig
         self._rng = rng
         self._sender = sender
+        self._line = line
 
     async def inject(self, fault: Fault) -> None:
         """The fault's action, start to end; `fault.ended` is set on return."""
@@ -92,8 +104,9 @@ class Injector:
             case Kind.UNPLUG:
                 seconds = self._rng.uniform(*UNPLUGGED)
                 fault.detail = f"{seconds:.1f} s"
-                await rig.thread.run(rig.sim.unplug())
+                await rig.thread.run(self._line.unplug(fault))
                 await asyncio.sleep(seconds)
+                await rig.thread.call(lambda: self._line.replugging(fault))
                 await rig.thread.run(rig.sim.replug())
             case Kind.PLATFORM_RESTART:
                 seconds = self._rng.uniform(*PLATFORM_DOWN)
@@ -151,6 +164,76 @@ class Injector:
             await self._rig.restart_hass()
         finally:
             self._sender.paused = False
+
+
+_READ_ANSWER = re.compile(rb"\+QLWRD: \d+,0\r\n([0-9A-F]+)\r\n")
+
+
+class LineWatch:
+    """Which downlinks an unplug cut off on the line, after the module had handed them out.
+
+    AT+QLWRD takes the node out of the module's buffer as it answers. When the port
+    goes away with that answer still unread by the host, or the module answers a
+    command it had already received after the port went away, no host can get the
+    node back: like a reboot, this is not the integration's loss. The watch sees what
+    the module writes (its `writer`) and, at the unplug, how many bytes the host had
+    not read yet (FIONREAD on the pty); the nodes in those bytes are lost on the line.
+    Runs on the simulator thread.
+    """
+
+    def __init__(self, sim: Bc26Simulator, link: Path) -> None:
+        self._sim = sim
+        self._link = link
+        self._inner = sim.modem.writer
+        self._written = 0  # bytes written to the port since it (re)opened
+        self._answers: deque[tuple[int, int]] = deque(maxlen=64)  # (end, counter), recent
+        self._after: list[int] | None = None  # while unplugged: nodes answered meanwhile
+        sim.modem.writer = self._write
+
+    def _write(self, data: bytes) -> None:
+        counters = [
+            c
+            for match in _READ_ANSWER.finditer(data)
+            if (c := counter_of(DOWNLINK_MARK, bytes.fromhex(match[1].decode()))) is not None
+        ]
+        if self._after is not None:
+            self._after += counters  # the module answers into a line nobody holds
+        else:
+            self._written += len(data)
+            self._answers.extend((self._written, counter) for counter in counters)
+        self._inner(data)
+
+    async def unplug(self, fault: Fault) -> None:
+        """Unplug the module, noting the answers the host had not read yet.
+
+        A pty hands what the module wrote to the host's side a moment later (the
+        kernel's flip buffer), and only then does FIONREAD count it: the module's
+        thread pauses for that moment first, writing nothing meanwhile, while the host
+        may still read. Between the count and the unplug nothing runs here.
+        """
+        _BLOCKING_SLEEP(LINE_SETTLE)
+        unread = _unread_bytes(self._link)
+        fault.lost_on_line = [c for end, c in self._answers if end > self._written - unread]
+        self._after = []
+        await self._sim.unplug()  # no pause in between: it closes the pty at once
+
+    def replugging(self, fault: Fault) -> None:
+        """The port is about to come back: what the module answered meanwhile is lost."""
+        fault.lost_on_line += self._after or []
+        self._after = None
+        self._written = 0
+        self._answers.clear()
+
+
+def _unread_bytes(link: Path) -> int:
+    """Bytes the module wrote that the host has not read from the pty yet."""
+    descriptor = os.open(link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        count = array.array("i", [0])
+        fcntl.ioctl(descriptor, termios.FIONREAD, count)
+        return count[0]
+    finally:
+        os.close(descriptor)
 
 
 def _forget(rig: SoakRig) -> Callable[[], bool]:

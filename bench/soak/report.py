@@ -1,13 +1,14 @@
 """The soak's tables: recovery per kind of fault, then each direction's payloads.
 
 Losses are charged to the fault during which the lost payload was accepted (from
-that fault's start to the next one's), with two refinements that name the culprit
+that fault's start to the next one's), with refinements that name the culprit
 more exactly: a downlink that sat in the module's buffer when a later fault began is
-charged to that later fault, and one the module's buffer held when the module
-rebooted is counted as lost to that reboot (the module's RAM; not the integration's
-doing). Duplicates and reorderings are charged to the fault during which the
-offending arrival happened. Payloads accepted before the first fault are charged to
-"no fault".
+charged to that later fault, one the module's buffer held when the module rebooted
+is counted as lost to that reboot (the module's RAM), and one the module had handed
+out in an answer an unplug cut off is counted as lost on the line (see
+`faults.LineWatch`); neither is the integration's doing. Duplicates and
+reorderings are charged to the fault during which the offending arrival happened.
+Payloads accepted before the first fault are charged to "no fault".
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class DownlinkRow:
     lost_buffer: int = 0
     lost_push: int = 0
     lost_to_reboot: int = 0
+    lost_on_line: int = 0
     duplicated: int = 0
     reordered: int = 0
 
@@ -113,7 +115,11 @@ def downlink_rows(result: Result) -> dict[str, DownlinkRow]:
     rows = {name: DownlinkRow() for name in row_names()}
     arrived = {arrival.counter for arrival in result.downlinks.arrivals}
     held_at_end = set(result.held_at_end)
-    to_reboot = {c: str(f.kind) for f in result.faults for c in f.lost_to_reboot}
+    # Losses no host can prevent: the fault that caused them, and their column.
+    beyond_host = {
+        c: (str(f.kind), "lost_to_reboot") for f in result.faults for c in f.lost_to_reboot
+    }
+    beyond_host |= {c: (str(f.kind), "lost_on_line") for f in result.faults for c in f.lost_on_line}
     held_by: dict[int, str] = {}
     for fault in result.faults:  # in order: the last fault that found it buffered wins
         for counter in fault.held_at_start:
@@ -129,8 +135,9 @@ def downlink_rows(result: Result) -> dict[str, DownlinkRow]:
             row.delivered += 1
         elif counter in held_at_end:
             continue  # still in the module: reported on its own
-        elif counter in to_reboot:
-            rows[to_reboot[counter]].lost_to_reboot += 1
+        elif counter in beyond_host:
+            name, column = beyond_host[counter]
+            setattr(rows[name], column, getattr(rows[name], column) + 1)
         else:
             culprit = rows[held_by.get(counter, windows.name_at(handover.at))]
             if handover.mode == DATA_MODE_BUFFER_ACCESS:
@@ -241,6 +248,7 @@ def downlink_table(result: Result) -> list[list[str]]:
             "lost, buffer access",
             "lost, direct push",
             "lost to a reboot",
+            "lost on the line",
             "duplicated",
             "out of order",
         ]

@@ -143,6 +143,11 @@ class SoakRig:
         return self.api.hass
 
     @property
+    def link(self) -> Path:
+        """The module's port as the integration opens it: a link that follows the pty."""
+        return self.workdir / "bc26"
+
+    @property
     def hass_running(self) -> bool:
         """Whether Home Assistant runs now (not during a restart)."""
         return self.api.running
@@ -215,7 +220,7 @@ class SoakRig:
         result = await self.api.config_flow(
             DOMAIN,
             [
-                {"port": str(self.workdir / "bc26"), "baudrate": "115200"},
+                {"port": str(self.link), "baudrate": "115200"},
                 {
                     "server": HOST,
                     "server_port": self.platforms.port,

@@ -24,7 +24,7 @@ from homeassistant.exceptions import HomeAssistantError
 from custom_components.bc26.const import DOMAIN
 from custom_components.bc26.timing import SessionTiming
 
-from .faults import Fault, Injector, Kind, buffered_downlinks, eligible
+from .faults import Fault, Injector, Kind, LineWatch, buffered_downlinks, eligible
 from .rig import LOG, SoakRig, earlier_logs, soak_rig, soak_timing
 from .traffic import DownlinkReceiver, DownlinkWriter, Ledger, UplinkSender, record_uplinks
 
@@ -93,7 +93,8 @@ async def soak(count: int, seed: int, quick: bool, workdir: Path, progress: Prog
         rig.on_start.append(lambda hass: receiver.attach(hass, rig.event_entity))
         sender = UplinkSender(result.uplinks, rig, TRAFFIC_INTERVAL)
         writer = DownlinkWriter(result.downlinks, rig.platforms, rig.sim, TRAFFIC_INTERVAL)
-        injector = Injector(rig, rng, sender)
+        line = await rig.thread.call(lambda: LineWatch(rig.sim, rig.link))
+        injector = Injector(rig, rng, sender, line)
         writing = asyncio.create_task(rig.thread.run(writer.run()))
         sending = asyncio.create_task(sender.run())
         try:
