@@ -2,8 +2,8 @@
 
 On the first run it onboards a demo user and adds the module through Home
 Assistant's own config flow, one decoded sensor and two IPSO objects through its
-subentry flows, and an automation that reports the decoded temperature on
-/3303/0/5700, exactly as a person would in the UI; later runs reuse the
+subentry flows, and reports the decoded temperature on /3303/0/5700 ("Report an
+entity"), exactly as a person would in the UI; later runs reuse the
 configuration and follow the ports given (a changed platform port goes through the
 entry's reconfigure flow). The platform writes a sample frame to /19/1/0 and switches
 the IPSO light /3311/0/5850 (text/plain) every few seconds, observes /19/0/0 and
@@ -94,29 +94,23 @@ async def add_demo_objects(hass: HassProcess, entry_id: str) -> None:
             raise RuntimeError(f"the object flow did not finish: {result}")
 
 
-async def add_report_automation(hass: HassProcess, entry_id: str) -> None:
-    """An automation, saved as the automation editor saves one: report the temperature."""
+async def add_reported_temperature(hass: HassProcess, entry_id: str) -> None:
+    """Report the decoded temperature on /3303/0/5700 through "Report an entity"."""
     ids = await hass.entity_ids("bc26")
     sensor = next(entity_id for unique_id, entity_id in ids.items() if "-decoded-" in unique_id)
-    automation = {
-        "alias": "Report the demo temperature to the platform",
-        "triggers": [{"trigger": "state", "entity_id": sensor, "not_to": "unavailable"}],
-        "actions": [
-            {
-                "action": "bc26.send",
-                "data": {
-                    "config_entry_id": entry_id,
-                    "object_id": TEMPERATURE_PATH[0],
-                    "instance_id": TEMPERATURE_PATH[1],
-                    "resource_id": TEMPERATURE_PATH[2],
-                    "data": f"{{{{ states('{sensor}') }}}}",
-                },
-                "continue_on_error": True,  # before the platform observes, the module refuses
-            }
-        ],
-        "mode": "queued",
+    answer = {
+        "entity_id": sensor,
+        "resource_path": "/".join(str(part) for part in TEMPERATURE_PATH),
+        "declare": False,
+        "encoding": "text",
+        "confirmable": False,
+        "min_interval": 0,
+        "heartbeat": 0,
+        "keep_history": False,
     }
-    await hass.post_json("/api/config/automation/config/bc26_demo_report", automation)
+    result = await hass.subentry_flow(entry_id, "report_entity", [answer])
+    if result.get("type") != "create_entry":
+        raise RuntimeError(f"the report flow did not finish: {result}")
 
 
 async def add_sample_sensor(hass: HassProcess, entry_id: str) -> None:
@@ -215,7 +209,7 @@ async def _set_up_module(hass: HassProcess, serial_path: str, platform_port: int
         entry_id = await add_module(hass, serial_path, platform_port)
         await add_sample_sensor(hass, entry_id)
         await add_demo_objects(hass, entry_id)
-        await add_report_automation(hass, entry_id)
+        await add_reported_temperature(hass, entry_id)
         return
     for entry in entries:
         if await follow_platform_port(hass, entry["entry_id"], platform_port):

@@ -10,19 +10,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bc26sim import Bc26Simulator
 from bc26sim.lwm2m import Lwm2mClient
-from bc26sim.platform import LwM2mPlatform
+from bc26sim.platform import LwM2mPlatform, ObserveTarget
 from bc26sim.threaded import SimulatorThread
-from custom_components.bc26.const import (
-    DATA_MODE_DIRECT_PUSH,
-)
+from custom_components.bc26.const import DATA_MODE_DIRECT_PUSH, DOMAIN
 from custom_components.bc26.coordinator import Bc26Coordinator
 from custom_components.bc26.timing import SESSION_TIMING, SessionTiming
 from custom_components.bc26.uplink import SendQueue
@@ -77,6 +77,26 @@ class Rig:
         )
 
 
+async def entity_of(hass: HomeAssistant, domain: str, unique_id: str) -> str:
+    """The entity id of `unique_id`, once the entity is added (a new path's sensor comes later)."""
+    registry = er.async_get(hass)
+    await until(lambda: registry.async_get_entity_id(domain, DOMAIN, unique_id) is not None)
+    entity_id = registry.async_get_entity_id(domain, DOMAIN, unique_id)
+    assert entity_id is not None
+    return entity_id
+
+
+async def call_send(hass: HomeAssistant, entry_id: str, **fields: Any) -> dict[str, Any] | None:
+    """bc26.send with `fields`, waiting for its response."""
+    return await hass.services.async_call(
+        DOMAIN,
+        "send",
+        {"config_entry_id": entry_id, **fields},
+        blocking=True,
+        return_response=True,
+    )
+
+
 @pytest.fixture
 def ha2_data_mode() -> str:
     """The data mode of the entry; tests parametrise it indirectly."""
@@ -102,11 +122,19 @@ def ha2_subentries() -> list[ConfigSubentryData]:
 
 
 @pytest.fixture
+def ha2_observe() -> list[ObserveTarget]:
+    """What the platform observes after every registration; tests override this fixture."""
+    return [ObserveTarget(UPLINK)]
+
+
+@pytest.fixture
 async def lwm2m_bc26(
-    socket_enabled: None, tmp_path: Path
+    socket_enabled: None, tmp_path: Path, ha2_observe: list[ObserveTarget]
 ) -> AsyncIterator[tuple[Bc26Simulator, LwM2mPlatform]]:
     """The local platform and a virtual BC26 with the real LwM2M client, on a pty."""
-    platform = await LwM2mPlatform.start("127.0.0.1", 0, time_scale=NETWORK_SCALE)
+    platform = await LwM2mPlatform.start(
+        "127.0.0.1", 0, time_scale=NETWORK_SCALE, observe=ha2_observe
+    )
     simulator = Bc26Simulator(
         imei=IMEI, time_scale=NETWORK_SCALE, network=Lwm2mClient(time_scale=NETWORK_SCALE)
     )

@@ -50,6 +50,10 @@ FAST_TIMING = SessionTiming(
     registration=Backoff(first=0.05, maximum=0.2),
     failures_before_issue=3,
     deregister_wait=3.0,
+    stop_grace=3.0,
+    forward_retry=0.2,
+    unobserved_retry=0.5,
+    expiry_check=0.2,
 )
 # How long a test waits for something the session should do by itself.
 WAIT = 15.0

@@ -164,7 +164,7 @@ async def _check_first_run(demo: Demo, config: Path, port: int) -> None:
     await demo.wait_line(lambda line: line.startswith("platform: observed 8669"))
     await demo.wait_line(lambda line: re.match(r"platform: downlink \d+ /19/1/0 4 bytes", line))
     # The general case too: an IPSO light the platform switches (text/plain), and the
-    # decoded temperature Home Assistant reports on an IPSO resource through an automation.
+    # decoded temperature Home Assistant reports on an IPSO resource ("Report an entity").
     await demo.wait_line(
         lambda line: re.match(
             r"platform: downlink \d+ /3311/0/5850 text 1 bytes: 3[01] -> 2.04", line

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
 
-from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 import pytest
 
@@ -22,12 +20,11 @@ from custom_components.bc26.const import (
     CONF_DEREGISTER_ON_UNLOAD,
     CONF_POLL_INTERVAL,
     DATA_MODE_DIRECT_PUSH,
-    DOMAIN,
 )
 from custom_components.bc26.modem import Timeouts
 from custom_components.bc26.registration import Recovery
 
-from .ha2_fixtures import ENDPOINT, UPLINK, Rig, ThreadedRig
+from .ha2_fixtures import ENDPOINT, UPLINK, Rig, ThreadedRig, call_send as _send
 from .ha_fixtures import FAST_TIMING, WAIT, until
 from .modem_fixtures import stall_the_event_loop
 
@@ -40,16 +37,6 @@ DIRECT: dict[str, object] = {
 SLOW_ANSWER = 0.3
 # Longer than the immediate-answer timeout (FAST_TIMING: 1 s) by a clear margin.
 STALL = FAST_TIMING.timeouts.response + 0.5
-
-
-async def _send(hass: HomeAssistant, entry_id: str, **fields: Any) -> dict[str, Any] | None:
-    return await hass.services.async_call(
-        DOMAIN,
-        "send",
-        {"config_entry_id": entry_id, **fields},
-        blocking=True,
-        return_response=True,
-    )
 
 
 def _count(commands: list[str], prefix: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 import contextlib
-from typing import Any
 
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
@@ -28,7 +27,7 @@ from custom_components.bc26.const import (
     DOMAIN,
 )
 
-from .ha2_fixtures import DOWNLINK, ENDPOINT, Rig
+from .ha2_fixtures import DOWNLINK, ENDPOINT, Rig, call_send as _send
 from .ha_fixtures import IMEI, until
 
 BUFFER_KEEPING_REGISTRATION = {
@@ -109,16 +108,6 @@ class Writer:
         assert self._task is not None
         self._stopping = True
         await self._task
-
-
-async def _send(hass: HomeAssistant, entry_id: str, **fields: Any) -> dict[str, Any] | None:
-    return await hass.services.async_call(
-        DOMAIN,
-        "send",
-        {"config_entry_id": entry_id, **fields},
-        blocking=True,
-        return_response=True,
-    )
 
 
 # ---------------------------------------------------------------------- F1

@@ -15,7 +15,6 @@ from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import entity_registry as er
 import pytest
 
 from bc26sim import tlv
@@ -26,13 +25,12 @@ from custom_components.bc26.const import (
     CONF_POLL_INTERVAL,
     DATA_MODE_BUFFER_ACCESS,
     DATA_MODE_DIRECT_PUSH,
-    DOMAIN,
     SUBENTRY_OBJECT,
 )
 from custom_components.bc26.modem import ResourcePath
 from custom_components.bc26.resources import MAX_INSTANCES, Phase
 
-from .ha2_fixtures import ENDPOINT, Rig
+from .ha2_fixtures import ENDPOINT, Rig, call_send as _send, entity_of
 from .ha_fixtures import IMEI, WAIT, until
 
 TEMPERATURE = ResourcePath(3303, 0, 5700)
@@ -68,16 +66,6 @@ async def _registered_again(rig: Rig, before: ClientRegistration) -> ClientRegis
     return registration
 
 
-async def _send(hass: HomeAssistant, entry_id: str, **fields: Any) -> dict[str, Any] | None:
-    return await hass.services.async_call(
-        DOMAIN,
-        "send",
-        {"config_entry_id": entry_id, **fields},
-        blocking=True,
-        return_response=True,
-    )
-
-
 def _ids(path: ResourcePath) -> dict[str, int]:
     return {"object_id": path.object, "instance_id": path.instance, "resource_id": path.resource}
 
@@ -97,12 +85,9 @@ async def test_an_object_declared_in_the_ui_is_written_by_the_platform_and_shown
     assert registration.objects == ("/19/0", "/19/1", "/3311/0")
     assert 'AT+QLWADDOBJ=3311,0,1,"5850"' in rig.sim.commands
     assert (await rig.platform.write(ENDPOINT, LIGHT, b"1")).code == "2.04"
-    registry = er.async_get(rig.hass)
-    entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{IMEI}-resource-3311-0-5850")
-    assert entity_id is not None
+    entity_id = await entity_of(rig.hass, "sensor", f"{IMEI}-resource-3311-0-5850")
     await until(lambda: rig.hass.states.get(entity_id).state == "1")  # type: ignore[union-attr]
-    event_id = registry.async_get_entity_id("event", DOMAIN, f"{IMEI}-downlink")
-    assert event_id is not None
+    event_id = await entity_of(rig.hass, "event", f"{IMEI}-downlink")
     await until(lambda: rig.hass.states.get(event_id).attributes.get("object") == 3311)  # type: ignore[union-attr]
 
 
@@ -272,12 +257,10 @@ async def test_buffered_writes_go_to_the_one_writable_resource(rig: Rig) -> None
     )
     for payload in (b"1", b"0", b"1"):
         assert (await rig.platform.write(ENDPOINT, LIGHT, payload)).code == "2.04"
-    registry = er.async_get(rig.hass)
-    entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{IMEI}-resource-3311-0-5850")
-    assert entity_id is not None
     await until(lambda: len(received) == 3)
     assert received == [(LIGHT, b"1"), (LIGHT, b"0"), (LIGHT, b"1")]
-    assert rig.hass.states.get(entity_id).state == "1"  # type: ignore[union-attr]
+    entity_id = await entity_of(rig.hass, "sensor", f"{IMEI}-resource-3311-0-5850")
+    await until(lambda: rig.hass.states.get(entity_id).state == "1")  # type: ignore[union-attr]
 
 
 async def test_entries_made_before_objects_were_subentries_get_the_pair(
@@ -309,10 +292,7 @@ async def test_every_content_format_a_platform_writes_reaches_the_sensor(
     await _registered_again(rig, before)
     reply = await rig.platform.write(ENDPOINT, TEMPERATURE, written, content_format=content_format)
     assert reply.code == "2.04"
-    entity_id = er.async_get(rig.hass).async_get_entity_id(
-        "sensor", DOMAIN, f"{IMEI}-resource-3303-0-5700"
-    )
-    assert entity_id is not None
+    entity_id = await entity_of(rig.hass, "sensor", f"{IMEI}-resource-3303-0-5700")
     await until(lambda: rig.hass.states.get(entity_id).state == shown)  # type: ignore[union-attr]
 
 

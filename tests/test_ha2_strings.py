@@ -13,6 +13,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import load_yaml_dict
 
 from custom_components.bc26.const import DOMAIN
+from custom_components.bc26.encoding import Encoding
 
 COMPONENT = Path(__file__).parent.parent / "custom_components" / DOMAIN
 STRINGS: dict[str, Any] = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))
@@ -41,6 +42,7 @@ ACTION_ERRORS = {
     "invalid_boolean",
     "path_not_declared",
     "path_needed",
+    "outbox_full",
     "module_unavailable",
     "not_registered",
     "not_observed",
@@ -82,6 +84,10 @@ def test_every_form_error_has_a_text() -> None:
     options_errors -= {"invalid_server", "invalid_endpoint", "invalid_server_port"}
     options_errors.add("buffer_access_one_writable")  # raised through object_flow's check
     assert options_errors == set(STRINGS["options"]["error"])
+    report_errors = set(
+        re.findall(r'"((?:invalid|already|resource|cannot)_[a-z_]+)"', _source("report_flow.py"))
+    ) | set(re.findall(r'TableError\(\s*"([a-z_]+)"', _source("resources.py")))
+    assert report_errors == set(STRINGS["config_subentries"]["report_entity"]["error"])
 
 
 def test_actions_fields_texts_and_icons_match() -> None:
@@ -92,9 +98,15 @@ def test_actions_fields_texts_and_icons_match() -> None:
         assert texts["description"]
         assert set(description["fields"]) == set(texts["fields"])
         assert ICONS["services"][action]["service"].startswith("mdi:")
-    encoding = SERVICES["send"]["fields"]["encoding"]["selector"]["select"]
-    options = STRINGS["selector"][encoding["translation_key"]]["options"]
-    assert set(encoding["options"]) == set(options)
+    for field in ("encoding", "delivery"):
+        select = SERVICES["send"]["fields"][field]["selector"]["select"]
+        options = STRINGS["selector"][select["translation_key"]]["options"]
+        assert set(select["options"]) == set(options)
+
+
+def test_report_encodings_have_texts() -> None:
+    options = STRINGS["selector"]["report_encoding"]["options"]
+    assert set(options) == {encoding.value for encoding in Encoding}
 
 
 def test_entities_have_names_and_icons() -> None:

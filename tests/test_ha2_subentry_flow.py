@@ -26,6 +26,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.bc26.const import (
     DOMAIN,
     SUBENTRY_OBJECT,
+    SUBENTRY_REPORT,
     SUBENTRY_RESOURCE_SENSOR,
     module_title,
 )
@@ -99,6 +100,7 @@ async def test_entry_offers_the_resource_sensor_subentry(
     assert entry.supported_subentry_types == {
         SUBENTRY_OBJECT: {"supports_reconfigure": True},
         SUBENTRY_RESOURCE_SENSOR: {"supports_reconfigure": True},
+        SUBENTRY_REPORT: {"supports_reconfigure": True},
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 from homeassistant import config_entries
@@ -25,6 +26,8 @@ from custom_components.bc26.const import (
     CONF_ENDPOINT,
     CONF_POLL_INTERVAL,
     CONF_PORT,
+    CONF_QUEUE_AGE,
+    CONF_QUEUE_SIZE,
     CONF_SERVER,
     CONF_SERVER_PORT,
     DATA_MODE_BUFFER_ACCESS,
@@ -110,6 +113,8 @@ async def test_user_flow_creates_entry_and_registers(
         CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
         CONF_POLL_INTERVAL: 300,
         CONF_CHECK_INTERVAL: 3600,
+        CONF_QUEUE_SIZE: 100,
+        CONF_QUEUE_AGE: 86400,
         CONF_DEREGISTER_ON_UNLOAD: True,
     }
     await hass.async_block_till_done()
@@ -336,6 +341,8 @@ async def test_options_flow_saves_and_reloads(
             CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
             CONF_POLL_INTERVAL: 120,
             CONF_CHECK_INTERVAL: 600.0,
+            CONF_QUEUE_SIZE: 50.0,
+            CONF_QUEUE_AGE: 3600,
             CONF_DEREGISTER_ON_UNLOAD: False,
         },
     )
@@ -344,6 +351,8 @@ async def test_options_flow_saves_and_reloads(
         CONF_DATA_MODE: DATA_MODE_BUFFER_ACCESS,
         CONF_POLL_INTERVAL: 120,
         CONF_CHECK_INTERVAL: 600,
+        CONF_QUEUE_SIZE: 50,
+        CONF_QUEUE_AGE: 3600,
         CONF_DEREGISTER_ON_UNLOAD: False,
     }
     await hass.async_block_till_done()
@@ -351,52 +360,68 @@ async def test_options_flow_saves_and_reloads(
     assert reloaded is not coordinator
     await until(lambda: reloaded.registered)
     assert reloaded.data_mode == 1
+    outbox = config_entry.runtime_data.forwarder.outbox
+    assert (outbox.limit, outbox.max_age) == (50, 3600)
 
 
-async def test_options_flow_below_the_minimum_interval_is_refused(
-    hass: HomeAssistant, coordinator: Bc26Coordinator, config_entry: MockConfigEntry
+VALID_OPTIONS = {
+    CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
+    CONF_POLL_INTERVAL: 300,
+    CONF_CHECK_INTERVAL: 3600,
+    CONF_DEREGISTER_ON_UNLOAD: True,
+}
+
+
+async def _configure_options(
+    hass: HomeAssistant, entry: MockConfigEntry, changes: dict[str, Any]
+) -> Any:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {**VALID_OPTIONS, **changes}
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {CONF_POLL_INTERVAL: 10},
+        {CONF_QUEUE_SIZE: 0},
+        {CONF_QUEUE_SIZE: 1001},
+        {CONF_QUEUE_AGE: 59},
+        {CONF_QUEUE_AGE: 31 * 86400},
+    ],
+)
+async def test_options_flow_out_of_the_form_s_range_is_refused(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    config_entry: MockConfigEntry,
+    changes: dict[str, Any],
 ) -> None:
-    result = await hass.config_entries.options.async_init(config_entry.entry_id)
     with pytest.raises(InvalidData):
-        await hass.config_entries.options.async_configure(
-            result["flow_id"],
-            {
-                CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
-                CONF_POLL_INTERVAL: 10,
-                CONF_CHECK_INTERVAL: 3600,
-                CONF_DEREGISTER_ON_UNLOAD: True,
-            },
-        )
+        await _configure_options(hass, config_entry, changes)
     assert config_entry.options[CONF_POLL_INTERVAL] == 300
+    assert CONF_QUEUE_SIZE not in config_entry.options
     assert config_entry.runtime_data.session is coordinator
 
 
 @pytest.mark.parametrize(
-    ("poll", "check", "errors"),
+    ("changes", "errors"),
     [
-        (60.5, 3600, {CONF_POLL_INTERVAL: "invalid_poll_interval"}),
-        (300, 100, {CONF_CHECK_INTERVAL: "invalid_check_interval"}),
-        (300, 3600.5, {CONF_CHECK_INTERVAL: "invalid_check_interval"}),
+        ({CONF_POLL_INTERVAL: 60.5}, {CONF_POLL_INTERVAL: "invalid_poll_interval"}),
+        ({CONF_CHECK_INTERVAL: 100}, {CONF_CHECK_INTERVAL: "invalid_check_interval"}),
+        ({CONF_CHECK_INTERVAL: 3600.5}, {CONF_CHECK_INTERVAL: "invalid_check_interval"}),
+        ({CONF_QUEUE_SIZE: 10.5}, {CONF_QUEUE_SIZE: "invalid_queue_size"}),
+        ({CONF_QUEUE_AGE: 3600.5}, {CONF_QUEUE_AGE: "invalid_queue_age"}),
     ],
 )
-async def test_options_flow_refuses_intervals_it_cannot_keep(
+async def test_options_flow_refuses_values_it_cannot_keep(
     hass: HomeAssistant,
     coordinator: Bc26Coordinator,
     config_entry: MockConfigEntry,
-    poll: float,
-    check: float,
+    changes: dict[str, Any],
     errors: dict[str, str],
 ) -> None:
-    result = await hass.config_entries.options.async_init(config_entry.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {
-            CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
-            CONF_POLL_INTERVAL: poll,
-            CONF_CHECK_INTERVAL: check,
-            CONF_DEREGISTER_ON_UNLOAD: True,
-        },
-    )
+    result = await _configure_options(hass, config_entry, changes)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
     assert CONF_CHECK_INTERVAL not in config_entry.options  # nothing saved

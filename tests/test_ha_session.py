@@ -26,7 +26,6 @@ from custom_components.bc26.coordinator import (
     Bc26Coordinator,
     ModemUnavailableError,
     NotRegisteredError,
-    RegistrationState,
 )
 from custom_components.bc26.modem import (
     CommandRejectedError,
@@ -34,6 +33,7 @@ from custom_components.bc26.modem import (
     DataMode,
     RegistrationError,
 )
+from custom_components.bc26.registration import RegistrationState
 from custom_components.bc26.resources import Payload, Phase, ResourceTable
 from custom_components.bc26.timing import SessionTiming
 

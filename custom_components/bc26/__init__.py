@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .connection import NotBc26Error, async_open_module
@@ -18,6 +23,7 @@ from .const import (
 )
 from .coordinator import Bc26Coordinator, async_register_device
 from .data import Bc26ConfigEntry, Bc26Data
+from .forwarding import STORAGE_VERSION, outbox_key
 from .modem import ModemError, PortError
 from .object_flow import default_objects
 from .services import async_setup_services
@@ -55,19 +61,25 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
 
     async_register_device(hass, entry, identity)
     coordinator = Bc26Coordinator(hass, entry, modem, identity, timing)
-    data = entry.runtime_data = Bc26Data.start(coordinator)
+    data = entry.runtime_data = Bc26Data.create(hass, coordinator)
+    await data.forwarder.async_load()
 
     async def _async_stop_session(_: Event) -> None:
         # Home Assistant stops: close the port, do not hold shutdown up with a deregistration.
+        await data.forwarder.async_stop()
         data.uplinks.close()
         await coordinator.async_stop(deregister=False)
 
     # Not listen_once: its remover fails when an unload follows the stop.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_session))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    data.uplinks.start(
-        lambda work, name: entry.async_create_background_task(hass, work, f"{name} {entry.title}")
-    )
+
+    def start_task(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        return entry.async_create_background_task(hass, work, f"{name} {entry.title}")
+
+    data.uplinks.start(start_task)
+    data.forwarder.start(start_task)
+    entry.async_on_unload(data.reporters.start())
     coordinator.async_start()
     return True
 
@@ -83,9 +95,15 @@ async def async_migrate_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bo
     return True
 
 
+async def async_remove_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> None:
+    """The entry is deleted: so is what waited in its outbox."""
+    await Store[dict[str, Any]](hass, STORAGE_VERSION, outbox_key(entry.entry_id)).async_remove()
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
     """Stop the session (deregistering when the option says so) and close the port."""
     coordinator = entry.runtime_data.session
+    await entry.runtime_data.forwarder.async_stop()
     entry.runtime_data.uplinks.close()
     # No read may start once the entities are going: what the module still holds is
     # read by the next session instead of being handed to entities that are gone.

@@ -25,6 +25,8 @@ from .const import (
     CONF_ENDPOINT,
     CONF_POLL_INTERVAL,
     CONF_PORT,
+    CONF_QUEUE_AGE,
+    CONF_QUEUE_SIZE,
     CONF_SERVER,
     CONF_SERVER_PORT,
     DATA_MODES,
@@ -33,13 +35,19 @@ from .const import (
     DEFAULT_DATA_MODE,
     DEFAULT_DEREGISTER_ON_UNLOAD,
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_QUEUE_AGE,
+    DEFAULT_QUEUE_SIZE,
     DEFAULT_SERVER_PORT,
     DOMAIN,
     MAX_CHECK_INTERVAL,
     MAX_POLL_INTERVAL,
+    MAX_QUEUE_AGE,
+    MAX_QUEUE_SIZE,
     MIN_CHECK_INTERVAL,
     MIN_POLL_INTERVAL,
+    MIN_QUEUE_AGE,
     SUBENTRY_OBJECT,
+    SUBENTRY_REPORT,
     SUBENTRY_RESOURCE_SENSOR,
     module_title,
 )
@@ -57,6 +65,8 @@ from .object_flow import (
     default_object_data,
     entry_declarations,
 )
+from .report_flow import ReportSubentryFlow
+from .selectors import seconds, whole_number
 from .subentry_flow import ResourceSensorSubentryFlow
 from .timing import session_timing
 
@@ -65,9 +75,7 @@ BAUDRATE_SELECTOR = selector.SelectSelector(
         options=[str(rate) for rate in BAUDRATES], mode=selector.SelectSelectorMode.DROPDOWN
     )
 )
-SERVER_PORT_SELECTOR = selector.NumberSelector(
-    selector.NumberSelectorConfig(min=1, max=65535, step=1, mode=selector.NumberSelectorMode.BOX)
-)
+SERVER_PORT_SELECTOR = whole_number(1, 65535)
 DATA_MODE_SELECTOR = selector.SelectSelector(
     selector.SelectSelectorConfig(
         options=list(DATA_MODES),
@@ -78,24 +86,10 @@ DATA_MODE_SELECTOR = selector.SelectSelector(
 OPTIONS_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_DATA_MODE): DATA_MODE_SELECTOR,
-        vol.Required(CONF_POLL_INTERVAL): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=MIN_POLL_INTERVAL,
-                max=MAX_POLL_INTERVAL,
-                step=1,
-                unit_of_measurement="s",
-                mode=selector.NumberSelectorMode.BOX,
-            )
-        ),
-        vol.Required(CONF_CHECK_INTERVAL): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=0,
-                max=MAX_CHECK_INTERVAL,
-                step=1,
-                unit_of_measurement="s",
-                mode=selector.NumberSelectorMode.BOX,
-            )
-        ),
+        vol.Required(CONF_POLL_INTERVAL): seconds(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
+        vol.Required(CONF_CHECK_INTERVAL): seconds(0, MAX_CHECK_INTERVAL),
+        vol.Optional(CONF_QUEUE_SIZE): whole_number(1, MAX_QUEUE_SIZE),
+        vol.Optional(CONF_QUEUE_AGE): seconds(MIN_QUEUE_AGE, MAX_QUEUE_AGE),
         vol.Required(CONF_DEREGISTER_ON_UNLOAD): selector.BooleanSelector(),
     }
 )
@@ -181,6 +175,7 @@ class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
         """The declared LwM2M objects and the decoded resource sensors are subentries."""
         return {
             SUBENTRY_OBJECT: ObjectSubentryFlow,
+            SUBENTRY_REPORT: ReportSubentryFlow,
             SUBENTRY_RESOURCE_SENSOR: ResourceSensorSubentryFlow,
         }
 
@@ -231,6 +226,8 @@ class Bc26ConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_DATA_MODE: user_input[CONF_DATA_MODE],
                         CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
                         CONF_CHECK_INTERVAL: DEFAULT_CHECK_INTERVAL,
+                        CONF_QUEUE_SIZE: DEFAULT_QUEUE_SIZE,
+                        CONF_QUEUE_AGE: DEFAULT_QUEUE_AGE,
                         CONF_DEREGISTER_ON_UNLOAD: DEFAULT_DEREGISTER_ON_UNLOAD,
                     },
                     subentries=default_object_data(),
@@ -312,6 +309,13 @@ def _options_errors(entry: ConfigEntry, user_input: dict[str, Any]) -> dict[str,
     poll = _whole(user_input[CONF_POLL_INTERVAL])
     if poll is None or not MIN_POLL_INTERVAL <= poll <= MAX_POLL_INTERVAL:
         errors[CONF_POLL_INTERVAL] = "invalid_poll_interval"
+    for key, low, high, error in (
+        (CONF_QUEUE_SIZE, 1, MAX_QUEUE_SIZE, "invalid_queue_size"),
+        (CONF_QUEUE_AGE, MIN_QUEUE_AGE, MAX_QUEUE_AGE, "invalid_queue_age"),
+    ):
+        value = _whole(user_input[key])
+        if value is None or not low <= value <= high:
+            errors[key] = error
     check = _whole(user_input[CONF_CHECK_INTERVAL])
     if check is None or not (check == 0 or MIN_CHECK_INTERVAL <= check <= MAX_CHECK_INTERVAL):
         errors[CONF_CHECK_INTERVAL] = "invalid_check_interval"
@@ -319,12 +323,23 @@ def _options_errors(entry: ConfigEntry, user_input: dict[str, Any]) -> dict[str,
 
 
 class Bc26OptionsFlow(OptionsFlowWithReload):
-    """Data mode, poll and check intervals, deregistration on unload; applied by a reload."""
+    """Data mode, poll and check intervals, outbox limits, deregistration on unload; by a reload."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form with every option."""
         errors: dict[str, str] = {}
+        current = {
+            CONF_DATA_MODE: DEFAULT_DATA_MODE,
+            CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
+            CONF_CHECK_INTERVAL: DEFAULT_CHECK_INTERVAL,
+            CONF_QUEUE_SIZE: DEFAULT_QUEUE_SIZE,
+            CONF_QUEUE_AGE: DEFAULT_QUEUE_AGE,
+            CONF_DEREGISTER_ON_UNLOAD: DEFAULT_DEREGISTER_ON_UNLOAD,
+            **self.config_entry.options,
+        }
         if user_input is not None:
+            # The outbox limits came later: a caller that leaves them out keeps them.
+            user_input = {**current, **user_input}
             errors = _options_errors(self.config_entry, user_input)
             if not errors:
                 return self.async_create_entry(
@@ -332,16 +347,11 @@ class Bc26OptionsFlow(OptionsFlowWithReload):
                         CONF_DATA_MODE: user_input[CONF_DATA_MODE],
                         CONF_POLL_INTERVAL: _whole(user_input[CONF_POLL_INTERVAL]),
                         CONF_CHECK_INTERVAL: _whole(user_input[CONF_CHECK_INTERVAL]),
+                        CONF_QUEUE_SIZE: _whole(user_input[CONF_QUEUE_SIZE]),
+                        CONF_QUEUE_AGE: _whole(user_input[CONF_QUEUE_AGE]),
                         CONF_DEREGISTER_ON_UNLOAD: user_input[CONF_DEREGISTER_ON_UNLOAD],
                     }
                 )
-        current = {
-            CONF_DATA_MODE: DEFAULT_DATA_MODE,
-            CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
-            CONF_CHECK_INTERVAL: DEFAULT_CHECK_INTERVAL,
-            CONF_DEREGISTER_ON_UNLOAD: DEFAULT_DEREGISTER_ON_UNLOAD,
-            **self.config_entry.options,
-        }
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, user_input or current),

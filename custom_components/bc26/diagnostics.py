@@ -17,10 +17,12 @@ from typing import Any
 
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 
 from .const import CONF_ENDPOINT, CONF_SERVER
 from .coordinator import Bc26Coordinator
 from .data import Bc26ConfigEntry
+from .forwarding import Forwarder
 
 TO_REDACT = {CONF_SERVER, CONF_ENDPOINT, "imei", "ip_address"}
 # How much of the modem transcript goes into the download.
@@ -67,9 +69,28 @@ async def async_get_config_entry_diagnostics(
         },
         "modem": async_redact_data(asdict(identity), TO_REDACT),
         "session": _redact_strings(session, secrets),
+        "outbox": _outbox(entry.runtime_data.forwarder),
+        "reported": entry.runtime_data.reporters.diagnostics(),
         "transcript": [
             redact_line(line, secrets) for line in coordinator.transcript[-TRANSCRIPT_LINES:]
         ],
+    }
+
+
+def _outbox(forwarder: Forwarder) -> dict[str, Any]:
+    """How many uplinks wait, since when the oldest, and what became of the others."""
+    outbox = forwarder.outbox
+    oldest = outbox.oldest
+    return {
+        "waiting": len(outbox),
+        "oldest_queued_at": (
+            dt_util.utc_from_timestamp(oldest.queued_at).isoformat() if oldest else None
+        ),
+        "sent": forwarder.sent,
+        "refused_full": outbox.refused_full,
+        "dropped_expired": outbox.dropped_expired,
+        "limit": outbox.limit,
+        "max_age": outbox.max_age,
     }
 
 

@@ -19,8 +19,6 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigSubentry,
     ConfigSubentryData,
-    ConfigSubentryFlow,
-    SubentryFlowResult,
 )
 from homeassistant.const import CONF_NAME
 from homeassistant.helpers import selector
@@ -34,6 +32,8 @@ from .resources import (
     check_table,
     declarations_of,
 )
+from .selectors import whole_number
+from .subentry_form import Checked, FormSubentryFlow, Saved
 
 CONF_OBJECT = "object"
 CONF_INSTANCE = "instance"
@@ -42,9 +42,7 @@ CONF_REPORTED = "reported"
 CONF_REGISTER_NOW = "register_now"
 
 _ID_LIST = re.compile(r"[\s,;]+")
-_NUMBER = selector.NumberSelector(
-    selector.NumberSelectorConfig(min=0, max=MAX_ID, step=1, mode=selector.NumberSelectorMode.BOX)
-)
+_NUMBER = whole_number(0, MAX_ID)
 _SCHEMA = vol.Schema(
     {
         vol.Required(CONF_OBJECT): _NUMBER,
@@ -132,47 +130,23 @@ def _whole(value: Any) -> int | None:
     return int(value) if float(value).is_integer() and 0 <= value <= MAX_ID else None
 
 
-class ObjectSubentryFlow(ConfigSubentryFlow):
+class ObjectSubentryFlow(FormSubentryFlow):
     """Declare, change or (from the entry's page) remove one LwM2M object instance."""
 
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """The object instance and its resources."""
-        errors, placeholders, data = self._validate(user_input, None)
-        if data is not None and not errors:
-            self._register_now(user_input)
-            return self.async_create_entry(
-                title=data["title"], data=data["data"], unique_id=data["unique_id"]
-            )
-        return self._form("user", user_input, errors, placeholders)
+    def _schema(self) -> vol.Schema:
+        return _SCHEMA
 
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change an object instance's resources, or the instance itself."""
-        subentry = self._get_reconfigure_subentry()
-        errors, placeholders, data = self._validate(user_input, subentry.subentry_id)
-        if data is not None and not errors:
-            self._register_now(user_input)
-            return self.async_update_and_abort(
-                self._get_entry(),
-                subentry,
-                title=data["title"],
-                data=data["data"],
-                unique_id=data["unique_id"],
-            )
-        current = {
+    def _current(self, subentry: ConfigSubentry | None) -> Mapping[str, Any] | None:
+        if subentry is None:
+            return None
+        return {
             **subentry.data,
             CONF_WRITTEN: ", ".join(str(res) for res in subentry.data[CONF_WRITTEN]),
             CONF_REPORTED: ", ".join(str(res) for res in subentry.data[CONF_REPORTED]),
         }
-        return self._form("reconfigure", user_input or current, errors, placeholders)
 
-    def _validate(
-        self, user_input: Mapping[str, Any] | None, editing: str | None
-    ) -> tuple[dict[str, str], dict[str, str], ConfigSubentryData | None]:
-        """(errors, placeholders, the subentry to save); no subentry without input."""
-        if user_input is None:
-            return {}, {}, None
+    def _validate(self, user_input: Mapping[str, Any], editing: str | None) -> Checked:
+        """(errors, placeholders, the object instance to save)."""
         obj, instance = _whole(user_input[CONF_OBJECT]), _whole(user_input[CONF_INSTANCE])
         written, reported = _ids(user_input[CONF_WRITTEN]), _ids(user_input[CONF_REPORTED])
         errors = _field_errors(obj, instance, written, reported)
@@ -191,30 +165,13 @@ class ObjectSubentryFlow(ConfigSubentryFlow):
             return {"base": err.key}, err.placeholders, None
         if problem := buffer_access_error(table, entry.options.get(CONF_DATA_MODE, "")):
             return {"base": problem}, {}, None
-        return {}, {}, data
+        return {}, {}, Saved(data["title"], dict(data["data"]), data["unique_id"])
 
-    def _register_now(self, user_input: Mapping[str, Any] | None) -> None:
+    def _on_save(self, user_input: Mapping[str, Any], saved: Saved) -> None:
+        """Register again now, when asked and the entry runs."""
         entry = self._get_entry()
-        if (
-            user_input
-            and user_input.get(CONF_REGISTER_NOW)
-            and entry.state is ConfigEntryState.LOADED
-        ):
+        if user_input.get(CONF_REGISTER_NOW) and entry.state is ConfigEntryState.LOADED:
             entry.runtime_data.session.async_schedule_reregister()
-
-    def _form(
-        self,
-        step_id: str,
-        values: Mapping[str, Any] | None,
-        errors: dict[str, str],
-        placeholders: dict[str, str],
-    ) -> SubentryFlowResult:
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(_SCHEMA, values),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
 
 
 def _field_errors(

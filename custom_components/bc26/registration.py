@@ -1,4 +1,4 @@
-"""What became of the module's registrations: attempts, failures in a row, recoveries, the issue.
+"""Where the registration stands and what became of the attempts: recoveries, the issue.
 
 The session reports each attempt and each recovery here; diagnostics and the
 registration state sensor read it, and the repair issue follows it: raised after
@@ -25,6 +25,16 @@ _LOGGER = logging.getLogger(__name__)
 
 # Registration attempts kept for diagnostics.
 ATTEMPT_HISTORY = 20
+
+
+class RegistrationState(enum.StrEnum):
+    """Where the session stands, as the registration state sensor shows it."""
+
+    NOT_REGISTERED = "not_registered"
+    CONFIGURING = "configuring"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    WAITING_TO_RETRY = "waiting_to_retry"
 
 
 class Recovery(enum.StrEnum):

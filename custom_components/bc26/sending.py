@@ -20,9 +20,10 @@ from .modem import (
     FinalResult,
     ModemError,
     ModemTimeoutError,
+    PortError,
     SendFailedError,
 )
-from .uplink import SendStatus, Uplink
+from .uplink import SendOutcomeUnknownError, SendStatus, Uplink
 
 # Confirmable sends in a row that timed out before the registration is checked.
 CON_TIMEOUTS_BEFORE_CHECK = 2
@@ -39,8 +40,9 @@ class Sender:
         """Hand one send to the module; wait outside the line for a CON send's result.
 
         Raises ModemUnavailableError, NotRegisteredError, NotObservedError (the module
-        refused a resource the platform does not observe), SendFailedError, and what
-        the modem raises.
+        refused a resource the platform does not observe), SendFailedError,
+        SendOutcomeUnknownError (the port went while a CON send waited for its result;
+        `con_unresolved` tells when the session has it), and what the modem raises.
         """
         session = self._session
         pending = await self._begin(uplink, on_written)
@@ -52,6 +54,10 @@ class Sender:
         except (SendFailedError, ModemTimeoutError) as err:
             await self._failed(err)
             raise
+        except PortError as err:
+            # The platform may have acknowledged it: the session asks the module later.
+            session.con_unresolved = True
+            raise SendOutcomeUnknownError(str(err)) from err
         self._con_timeouts = 0
         session.record_con_status(ConStatus.SUCCESS)
         return SendStatus.ACKNOWLEDGED

@@ -1,4 +1,4 @@
-"""Diagnostic sensors of a BC26 module: session, last confirmable send, radio link."""
+"""Diagnostic sensors of a BC26 module: session, last confirmable send, radio link, outbox."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from homeassistant.const import SIGNAL_STRENGTH_DECIBELS_MILLIWATT, EntityCatego
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
-from .coordinator import Bc26Coordinator, RegistrationState
+from .coordinator import Bc26Coordinator
 from .data import Bc26ConfigEntry, Bc26Data
 from .entity import Bc26Entity
 from .modem import ConStatus, NetworkRegistration
-from .registration import RegistrationLog
+from .registration import RegistrationLog, RegistrationState
 from .resource_sensor import async_setup_resource_sensors
 
 # Entities only read the session's state; nothing to limit.
@@ -108,7 +109,9 @@ async def async_setup_entry(
     hass: HomeAssistant, entry: Bc26ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the module's diagnostic sensors."""
-    async_add_entities(Bc26Sensor(entry.runtime_data, description) for description in SENSORS)
+    data = entry.runtime_data
+    async_add_entities(Bc26Sensor(data, description) for description in SENSORS)
+    async_add_entities([WaitingUplinksSensor(data)])
     await async_setup_resource_sensors(hass, entry, async_add_entities)
 
 
@@ -134,3 +137,50 @@ class Bc26Sensor(Bc26Entity, SensorEntity):
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.session)
+
+
+class WaitingUplinksSensor(Bc26Entity, SensorEntity):
+    """How many uplinks wait in the outbox, since when the oldest; what became of others.
+
+    Shown while the port is gone too, when it matters most: the outbox is Home
+    Assistant's own.
+    """
+
+    _attr_translation_key = "waiting_uplinks"
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    def __init__(self, data: Bc26Data) -> None:
+        """Use the IMEI for the unique id."""
+        super().__init__(data)
+        self._attr_unique_id = f"{data.session.modem_identity.imei}-waiting_uplinks"
+
+    @property
+    def available(self) -> bool:
+        """Always: the outbox does not need the module."""
+        return True
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the outbox as well as the session."""
+        await super().async_added_to_hass()
+        forwarder = self.data.forwarder
+        self.async_on_remove(forwarder.async_add_listener(self._handle_coordinator_update))
+
+    @property
+    def native_value(self) -> int:
+        """Uplinks waiting."""
+        return len(self.data.forwarder.outbox)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        """Since when the oldest waits; how many were refused, dropped (too old) and sent."""
+        outbox = self.data.forwarder.outbox
+        oldest = outbox.oldest
+        return {
+            "oldest_queued_at": (
+                dt_util.utc_from_timestamp(oldest.queued_at).isoformat() if oldest else None
+            ),
+            "refused_full": outbox.refused_full,
+            "dropped_expired": outbox.dropped_expired,
+            "sent": self.data.forwarder.sent,
+        }

@@ -42,6 +42,7 @@ from .modem import (
     ResourcePath,
     SendFailedError,
 )
+from .outbox import OutboxFullError
 from .uplink import (
     QUEUE_LIMIT,
     SendOutcomeUnknownError,
@@ -61,9 +62,12 @@ ATTR_OBJECT_ID = "object_id"
 ATTR_INSTANCE_ID = "instance_id"
 ATTR_RESOURCE_ID = "resource_id"
 ATTR_CONFIRMABLE = "confirmable"
+ATTR_DELIVERY = "delivery"
 
 ENCODING_TEXT = "text"
 ENCODING_HEX = "hex"
+DELIVERY_NOW = "now"  # fail now with the reason when the module cannot send
+DELIVERY_QUEUE = "queue"  # keep it in the outbox until it can go (store and forward)
 ATTR_IDS = (ATTR_OBJECT_ID, ATTR_INSTANCE_ID, ATTR_RESOURCE_ID)
 
 # Why a confirmable send failed, as AT+QLWDATASTATUS? tells, in words users can read.
@@ -80,6 +84,7 @@ SEND_SCHEMA = ENTRY_SCHEMA.extend(
         vol.Optional(ATTR_INSTANCE_ID): cv.match_all,
         vol.Optional(ATTR_RESOURCE_ID): cv.match_all,
         vol.Optional(ATTR_CONFIRMABLE, default=False): cv.match_all,
+        vol.Optional(ATTR_DELIVERY, default=DELIVERY_NOW): vol.In([DELIVERY_NOW, DELIVERY_QUEUE]),
     }
 )
 
@@ -232,6 +237,12 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
     data = _loaded(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
     coordinator = data.session
     uplink = _uplink(coordinator, call.data)
+    if call.data[ATTR_DELIVERY] == DELIVERY_QUEUE:
+        try:
+            data.forwarder.put(uplink)
+        except OutboxFullError:
+            raise _refusal("outbox_full", limit=str(data.forwarder.outbox.limit)) from None
+        return {"status": "queued"}
     try:
         if not coordinator.connected:
             raise ModemUnavailableError("the serial port is not open")

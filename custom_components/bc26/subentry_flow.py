@@ -7,7 +7,7 @@ from typing import Any
 
 from homeassistant.components.sensor import CONF_STATE_CLASS, SensorDeviceClass, SensorStateClass
 from homeassistant.components.sensor.const import DEVICE_CLASS_STATE_CLASSES, DEVICE_CLASS_UNITS
-from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.config_entries import SubentryFlowResult
 from homeassistant.const import (
     CONF_DEVICE_CLASS,
     CONF_NAME,
@@ -20,6 +20,7 @@ from homeassistant.helpers.template import Template
 
 from .compat import vol
 from .object_flow import entry_declarations
+from .subentry_form import Checked, FormSubentryFlow, Saved
 
 CONF_RESOURCE_PATH = "resource_path"
 
@@ -116,29 +117,14 @@ def _state_class_error(user_input: Mapping[str, Any]) -> tuple[str, str] | None:
     return "invalid_state_class", ", ".join(sorted(str(value) for value in allowed)) or "-"
 
 
-class ResourceSensorSubentryFlow(ConfigSubentryFlow):
+class ResourceSensorSubentryFlow(FormSubentryFlow):
     """Add or reconfigure one decoded resource sensor."""
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Ask for name, path, template, unit and classes; create the subentry."""
         if not self._writable_paths():
             return self.async_abort(reason="no_writable_resources")
-        errors, placeholders, data = self._validate(user_input)
-        if data is not None and not errors:
-            return self.async_create_entry(title=data[CONF_NAME], data=data)
-        return self._show_form("user", user_input, errors, placeholders)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change any field of an existing decoded sensor."""
-        subentry = self._get_reconfigure_subentry()
-        errors, placeholders, data = self._validate(user_input)
-        if data is not None and not errors:
-            return self.async_update_and_abort(
-                self._get_entry(), subentry, title=data[CONF_NAME], data=data
-            )
-        return self._show_form("reconfigure", user_input or subentry.data, errors, placeholders)
+        return await super().async_step_user(user_input)
 
     def _writable_paths(self) -> list[str]:
         """The paths the platform writes, as the module declares them, sorted."""
@@ -149,12 +135,11 @@ class ResourceSensorSubentryFlow(ConfigSubentryFlow):
             if each.direction.writable
         ]
 
-    def _validate(
-        self, user_input: dict[str, Any] | None
-    ) -> tuple[dict[str, str], dict[str, str], dict[str, Any] | None]:
-        """(errors, placeholders, normalised data); data is None when there is no input yet."""
-        if user_input is None:
-            return {}, {}, None
+    def _schema(self) -> vol.Schema:
+        return _schema(self._writable_paths())
+
+    def _validate(self, user_input: Mapping[str, Any], editing: str | None) -> Checked:
+        """(errors, placeholders, the sensor to save)."""
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         data = dict(user_input)  # the path is one the selector offered: a declared, writable one
@@ -167,20 +152,4 @@ class ResourceSensorSubentryFlow(ConfigSubentryFlow):
             errors[CONF_UNIT_OF_MEASUREMENT], placeholders["expected_units"] = problem
         if problem := _state_class_error(user_input):
             errors[CONF_STATE_CLASS], placeholders["expected_state_classes"] = problem
-        return errors, placeholders, data
-
-    def _show_form(
-        self,
-        step_id: str,
-        values: Mapping[str, Any] | None,
-        errors: dict[str, str],
-        placeholders: dict[str, str],
-    ) -> SubentryFlowResult:
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(
-                _schema(self._writable_paths()), values
-            ),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
+        return errors, placeholders, Saved(data[CONF_NAME], data)

@@ -38,6 +38,15 @@ class SessionTiming:
     # How long a deregistration may take before the session goes on without its result
     # (unloading, initialising): not the manual's 128 s.
     deregister_wait: float = 15.0
+    # The outbox (forwarding.py): after a failed send a resource waits `forward_retry`;
+    # one the module refused as not observed is tried again after `unobserved_retry`
+    # even without a new observation; an idle outbox looks for old uplinks this often.
+    # Unloading waits this long for an uplink on its way (a confirmable one waits for its
+    # acknowledgement), so that its outcome is known and it is not sent again later.
+    stop_grace: float = 10.0
+    forward_retry: float = 30.0
+    unobserved_retry: float = 60.0
+    expiry_check: float = 60.0
 
 
 SESSION_TIMING: HassKey[SessionTiming] = HassKey(f"{DOMAIN}_session_timing")

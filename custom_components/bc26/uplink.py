@@ -52,7 +52,7 @@ class SendQueueClosedError(Exception):
 
 
 class SendOutcomeUnknownError(Exception):
-    """The entry unloaded after the send went out and before its outcome was known."""
+    """The send went out, and its outcome was lost (the entry unloaded, the port went)."""
 
 
 @dataclass(slots=True)

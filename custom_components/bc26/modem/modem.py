@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from . import commands
@@ -286,6 +287,21 @@ class Bc26Modem:
     async def con_status(self) -> ConStatus:
         """AT+QLWDATASTATUS?: how the last CON message went."""
         return commands.parse_con_status((await self._run(commands.build_con_status())).lines)
+
+    async def settled_con_status(self) -> ConStatus:
+        """How the last CON message went, asked again while it still waits.
+
+        For a result the host missed (the port was gone when SEND OK came): the module
+        retransmits for up to the final timeout; a status still waiting after it is
+        returned as it is.
+        """
+        deadline = asyncio.get_running_loop().time() + self.timeouts.final
+        every = self.timeouts.final / 30
+        status = await self.con_status()
+        while status is ConStatus.WAITING and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(every)
+            status = await self.con_status()
+        return status
 
     # ------------------------------------------------------------------ radio
 
