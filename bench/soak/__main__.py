@@ -18,11 +18,13 @@ import tempfile
 from ..__main__ import machine
 from .faults import Kind
 from .report import (
+    Windows,
     downlink_table,
     markdown,
     outcomes,
     recovery_table,
     refusals_by_fault,
+    stored_table,
     strangers,
     uplink_table,
 )
@@ -89,6 +91,7 @@ def report(result: Result) -> str:
         "bc26.send refusals by fault (the error's translation key):",
         "",
         *(refusals_by_fault(result) or ["- none"]),
+        *_stored(result),
     ]
     if result.log is not None:
         lines += [
@@ -98,6 +101,30 @@ def report(result: Result) -> str:
             f"{result.log.bc26_records:,} records of custom_components.bc26",
         ]
     return "\n".join(lines)
+
+
+def _stored(result: Result) -> list[str]:
+    """Store and forward: queued sends and the reported entity."""
+    windows = Windows(result)
+    return [
+        "",
+        "Queued sends (bc26.send with delivery: queue to /19/0/0, every other one confirmable):",
+        "",
+        markdown(stored_table(result.queued, result.queued_at_end, windows)),
+        "",
+        f"still in the outbox at the end: {len(result.queued_at_end)}; arrivals of payloads "
+        f"never queued: {strangers(result.queued.arrivals, result.queued.handovers)}; refusals: "
+        f"{outcomes(result.queued.handovers, accepted=False)}",
+        "",
+        "Reported entity (sensor.soak_counter on /3303/0/5700: text, confirmable, history kept):",
+        "",
+        markdown(stored_table(result.reported, result.reported_at_end, windows)),
+        "",
+        f"still in the outbox at the end: {len(result.reported_at_end)}; arrivals of values "
+        f"the soak never counted to (its start value 0, reported when first observed): "
+        f"{strangers(result.reported.arrivals, result.reported.handovers)}; refusals: "
+        f"{outcomes(result.reported.handovers, accepted=False)}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

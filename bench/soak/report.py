@@ -24,7 +24,8 @@ from custom_components.bc26.const import DATA_MODE_BUFFER_ACCESS
 
 from .faults import Fault, Kind
 from .run import BOUND, Result
-from .traffic import Arrival, Handover
+from .stored import OUTBOX_FULL
+from .traffic import Arrival, Handover, Ledger
 
 NO_FAULT = "no fault"
 TOTAL = "total"
@@ -57,6 +58,24 @@ class UplinkRow:
     refused: int = 0
     refused_yet_delivered: int = 0
     duplicated: int = 0
+    reordered: int = 0
+
+
+@dataclass
+class StoredRow:
+    """Queued sends or reported values, for one kind of fault (store and forward)."""
+
+    handed: int = 0  # queued sends called, or changes of the reported entity
+    accepted: int = 0  # queued ("queued" returned; the reporter running with room)
+    beyond_limits: int = 0  # refused: the outbox was full
+    refused_other: int = 0  # refused otherwise (the entry not loaded)
+    delivered: int = 0
+    lost_con: int = 0  # accepted, confirmable, never received, not waiting at the end
+    lost_non: int = 0
+    duplicated_con: int = 0
+    duplicated_non: int = 0
+    unacknowledged_again: int = 0  # CON sent again: the platform never acknowledged it
+    rereported: int = 0  # the current value again, first thing on a new observation
     reordered: int = 0
 
 
@@ -181,7 +200,106 @@ def uplink_rows(result: Result) -> dict[str, UplinkRow]:
     return rows
 
 
-def _total[R: (DownlinkRow, UplinkRow)](rows: dict[str, R]) -> None:
+def stored_rows(ledger: Ledger, waiting: Iterable[int], windows: Windows) -> dict[str, StoredRow]:
+    """Queued sends or reported values per kind of fault; `waiting`: still in the outbox.
+
+    A repeat that is the first arrival after the platform began a new observation is the
+    current value reported again, as a device does (`rereported`), not a duplicate.
+    """
+    rows = {name: StoredRow() for name in row_names()}
+    arrived = {arrival.counter for arrival in ledger.arrivals}
+    waiting = set(waiting)
+    confirmable = {h.counter: h.confirmable for h in ledger.handovers}
+    for handover in ledger.handovers:
+        row = rows[windows.name_at(handover.at)]
+        row.handed += 1
+        delivered = handover.counter in arrived
+        if not handover.accepted:
+            row.beyond_limits += handover.outcome == OUTBOX_FULL
+            row.refused_other += handover.outcome != OUTBOX_FULL
+            continue
+        row.accepted += 1
+        row.delivered += delivered
+        if not delivered and handover.counter not in waiting:
+            row.lost_con += handover.confirmable
+            row.lost_non += not handover.confirmable
+    duplicates, reordered = _anomalies(ledger.arrivals, ledger.handovers)
+    rereports = {id(arrival) for arrival in _rereports(ledger)}
+    for arrival in duplicates:
+        row = rows[windows.name_at(arrival.at)]
+        if id(arrival) in rereports:
+            row.rereported += 1
+        elif not confirmable.get(arrival.counter, False):
+            row.duplicated_non += 1
+        elif _acknowledged_before(ledger, arrival):
+            row.duplicated_con += 1
+        else:
+            row.unacknowledged_again += 1
+    for arrival in reordered:
+        rows[windows.name_at(arrival.at)].reordered += 1
+    _total(rows)
+    return rows
+
+
+def _rereports(ledger: Ledger) -> list[Arrival]:
+    """Repeats of a payload with a new observation between it and its last arrival.
+
+    A device reports its current value when the platform begins observing: one such
+    repeat per observation is expected, not a duplicate.
+    """
+    last: dict[int, float] = {}
+    used: set[float] = set()
+    found = []
+    for arrival in ledger.arrivals:
+        previous = last.get(arrival.counter)
+        last[arrival.counter] = arrival.at
+        if previous is None:
+            continue
+        began = [at for at in ledger.observed_at if previous < at < arrival.at and at not in used]
+        if began:
+            used.add(began[-1])
+            found.append(arrival)
+    return found
+
+
+def _acknowledged_before(ledger: Ledger, arrival: Arrival) -> bool:
+    """Whether the platform acknowledged an earlier arrival of the same payload.
+
+    Until it does, sending a confirmable uplink again is what the sender must do (the
+    platform kept it and said nothing, as while ACKs are lost).
+    """
+    for each in ledger.arrivals:
+        if each is arrival:
+            return False
+        if each.counter == arrival.counter and each.acknowledged:
+            return True
+    return False
+
+
+def stored_table(ledger: Ledger, waiting: Iterable[int], windows: Windows) -> list[list[str]]:
+    """Queued sends or reported values per kind of fault."""
+    table = [
+        [
+            "fault",
+            "handed over",
+            "accepted",
+            "refused: outbox full",
+            "refused: other",
+            "delivered",
+            "lost, CON",
+            "lost, NON",
+            "duplicated, CON",
+            "duplicated, NON",
+            "CON again, never acknowledged before",
+            "re-reported on a new observation",
+            "out of order",
+        ]
+    ]
+    table += _traffic_rows(stored_rows(ledger, waiting, windows))
+    return table
+
+
+def _total[R: (DownlinkRow, UplinkRow, StoredRow)](rows: dict[str, R]) -> None:
     total = rows[TOTAL]
     for name, row in rows.items():
         if name == TOTAL:
@@ -277,7 +395,9 @@ def uplink_table(result: Result) -> list[list[str]]:
     return table
 
 
-def _traffic_rows(rows: dict[str, DownlinkRow] | dict[str, UplinkRow]) -> list[list[str]]:
+def _traffic_rows(
+    rows: dict[str, DownlinkRow] | dict[str, UplinkRow] | dict[str, StoredRow],
+) -> list[list[str]]:
     """The rows as text, leaving out kinds of fault that were never injected."""
     table = []
     for name, row in rows.items():

@@ -23,7 +23,8 @@ from homeassistant.core import HomeAssistant
 from bc26sim import Bc26Simulator
 from bc26sim.hass_process import Login
 from bc26sim.lwm2m import Lwm2mClient
-from bc26sim.platform import LwM2mPlatform, PlatformEvent
+from bc26sim.platform import LwM2mPlatform, ObserveTarget, PlatformEvent
+from bc26sim.platform.server import TEXT
 from bc26sim.threaded import SimulatorThread
 from custom_components.bc26.const import DATA_MODE_BUFFER_ACCESS, DOMAIN
 from custom_components.bc26.modem import Timeouts
@@ -35,6 +36,9 @@ from ..inprocess import InProcessHass, prepare
 ENDPOINT = "bc26-soak"
 UPLINK = (19, 0, 0)
 DOWNLINK = (19, 1, 0)
+# An IPSO value Home Assistant reports ("Report an entity"): a counter the soak raises.
+REPORTED = (3303, 0, 5700)
+REPORTED_ENTITY = "sensor.soak_counter"
 HOST = "127.0.0.1"
 # Seconds (scaled like everything of the platform) before a Deregister is answered:
 # NB-IoT round trips take about that long, and a deregistration that answers at once
@@ -114,8 +118,16 @@ type _OnEvent = Callable[[PlatformEvent], None]
 
 
 async def _platform(port: int, scale: float, on_event: _OnEvent) -> LwM2mPlatform:
-    # A history of one: the soak records every uplink itself, through `on_event`.
-    platform = await LwM2mPlatform.start(HOST, port, time_scale=scale, history=1, on_event=on_event)
+    # A history of one: the soak records every uplink itself, through `on_event`. It
+    # observes both resources on every registration, as a platform that knows the model.
+    platform = await LwM2mPlatform.start(
+        HOST,
+        port,
+        time_scale=scale,
+        history=1,
+        on_event=on_event,
+        observe=(ObserveTarget(UPLINK), ObserveTarget(REPORTED, TEXT)),
+    )
     platform.deregister_delay = DEREGISTER_DELAY
     return platform
 
@@ -135,6 +147,7 @@ class SoakRig:
     entry_id: str = ""
     registered_entity: str = ""
     event_entity: str = ""
+    waiting_entity: str = ""  # the Waiting uplinks sensor
     data_mode: str = DATA_MODE_BUFFER_ACCESS
 
     @property
@@ -232,9 +245,50 @@ class SoakRig:
         if result.get("type") != "create_entry":
             raise RuntimeError(f"the BC26 config flow did not finish: {result}")
         self.entry_id = str(result["result"]["entry_id"])
+        await self._report_counter()
         ids = await self.api.entity_ids(DOMAIN)
         self.registered_entity = _entity(ids, "binary_sensor.", "-registered")
         self.event_entity = _entity(ids, "event.", "-downlink")
+        self.waiting_entity = _entity(ids, "sensor.", "-waiting_uplinks")
+
+    async def _report_counter(self) -> None:
+        """Declare /3303/0/5700 and report the soak's counter on it, through the UI's flows.
+
+        Every value counts (history kept) and must be acknowledged (confirmable).
+        """
+        declared = await self.api.subentry_flow(
+            self.entry_id,
+            "lwm2m_object",
+            [
+                {
+                    "object": 3303,
+                    "instance": 0,
+                    "written": "",
+                    "reported": "5700",
+                    "name": "Soak counter",
+                    "register_now": True,
+                }
+            ],
+        )
+        report = await self.api.subentry_flow(
+            self.entry_id,
+            "report_entity",
+            [
+                {
+                    "entity_id": REPORTED_ENTITY,
+                    "resource_path": "3303/0/5700",
+                    "declare": False,
+                    "encoding": "text",
+                    "confirmable": True,
+                    "min_interval": 0,
+                    "heartbeat": 0,
+                    "keep_history": True,
+                }
+            ],
+        )
+        for result in (declared, report):
+            if result.get("type") != "create_entry":
+                raise RuntimeError(f"a subentry flow did not finish: {result}")
 
 
 def _entity(ids: dict[str, str], domain_prefix: str, unique_suffix: str) -> str:
@@ -278,6 +332,7 @@ async def soak_rig(
         prepare(workdir / "config")
         await api.start()
         await api.log_in(Login())
+        rig.hass.states.async_set(REPORTED_ENTITY, "0")  # the counter, before anything counts
         await rig.add_module()
         async with asyncio.timeout(SETUP_WAIT):
             while not await rig.registered_end_to_end():  # noqa: ASYNC110 - two sides to look at

@@ -26,12 +26,16 @@ from custom_components.bc26.timing import SessionTiming
 
 from .faults import Fault, Injector, Kind, LineWatch, buffered_downlinks, eligible
 from .rig import LOG, SoakRig, earlier_logs, soak_rig, soak_timing
+from .stored import ReportedCounter, still_queued
 from .traffic import DownlinkReceiver, DownlinkWriter, Ledger, UplinkSender, record_uplinks
 
 # Module, CoAP and platform times at 1/50: an ACK timeout of 40 ms, the manual's 128 s
 # final result in 2.6 s, a CON send that gets no ACK gives up after about 1.9 s.
 SCALE = 0.02
 TRAFFIC_INTERVAL = 0.02  # seconds between one payload's outcome and the next, each way
+# Seconds between queued sends, and between changes of the reported entity: 8 a second
+# together, so an outage of 12 s fills the outbox's 100 places (the default limit).
+STORED_INTERVAL = 0.25
 BOUND = 15.0  # seconds (12.5 minutes at the module's scale) to be back without a hand
 BASELINE = 3.0  # seconds of traffic before the first fault
 SETTLE = (0.5, 1.5)  # seconds of traffic after a recovery, before the next fault
@@ -52,6 +56,12 @@ class Result:
     downlinks: Ledger = field(default_factory=Ledger)
     uplinks: Ledger = field(default_factory=Ledger)
     held_at_end: list[int] = field(default_factory=list)  # downlinks still in the module
+    # Store and forward: queued sends and the reported entity's values (stored.py), and
+    # what of them still waits in the outbox at the end.
+    queued: Ledger = field(default_factory=Ledger)
+    reported: Ledger = field(default_factory=Ledger)
+    queued_at_end: list[int] = field(default_factory=list)
+    reported_at_end: list[int] = field(default_factory=list)
     seconds: float = 0.0  # the whole run, set-up included
     log: LogSize | None = None
 
@@ -87,16 +97,21 @@ async def soak(count: int, seed: int, quick: bool, workdir: Path, progress: Prog
     rng = random.Random(seed)
     result = Result(seed, SCALE, soak_timing(SCALE), began)
     progress("starting Home Assistant, the virtual BC26 and the platform")
-    async with soak_rig(workdir, SCALE, record_uplinks(result.uplinks)) as rig:
+    recorder = record_uplinks(result.uplinks, result.queued, result.reported)
+    async with soak_rig(workdir, SCALE, recorder) as rig:
         receiver = DownlinkReceiver(result.downlinks)
         receiver.attach(rig.hass, rig.event_entity)
         rig.on_start.append(lambda hass: receiver.attach(hass, rig.event_entity))
         sender = UplinkSender(result.uplinks, rig, TRAFFIC_INTERVAL)
+        queuer = UplinkSender(result.queued, rig, STORED_INTERVAL, queue=True)
+        counter = ReportedCounter(result.reported, rig, STORED_INTERVAL)
+        rig.on_start.append(counter.restore)
         writer = DownlinkWriter(result.downlinks, rig.platforms, rig.sim, TRAFFIC_INTERVAL)
         line = await rig.thread.call(lambda: LineWatch(rig.sim, rig.link))
         injector = Injector(rig, rng, sender, line)
         writing = asyncio.create_task(rig.thread.run(writer.run()))
         sending = asyncio.create_task(sender.run())
+        stored = [asyncio.create_task(queuer.run()), asyncio.create_task(counter.run())]
         try:
             result.started = time.monotonic()
             progress(f"traffic both ways; {BASELINE:.0f} s before the first fault")
@@ -109,15 +124,17 @@ async def soak(count: int, seed: int, quick: bool, workdir: Path, progress: Prog
                 progress(_progress_line(fault, count))
                 await asyncio.sleep(rng.uniform(*SETTLE))
         finally:
-            sender.stop()
+            for each in (sender, queuer, counter):
+                each.stop()
             await rig.thread.call(writer.stop)
-            # Both finish what is under way (a confirmable send waits for its result).
+            # All finish what is under way (a confirmable send waits for its result).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(BOUND):
-                    await asyncio.gather(sending, writing, return_exceptions=True)
+                    await asyncio.gather(sending, writing, *stored, return_exceptions=True)
         progress("traffic stopped; waiting for the last payloads")
-        await _drain(result)
+        await _drain(result, rig)
         result.held_at_end = await rig.thread.call(lambda: buffered_downlinks(rig.sim))
+        result.queued_at_end, result.reported_at_end = still_queued(rig)
         receiver.detach()
     logs = [*earlier_logs(workdir), workdir / LOG]
     result.log = await asyncio.to_thread(measure_logs, [log for log in logs if log.exists()])
@@ -195,18 +212,27 @@ async def _back(rig: SoakRig, fault: Fault, result: Result, *, unaided: bool) ->
     return False
 
 
-async def _drain(result: Result) -> None:
-    """Wait until nothing has arrived for QUIET seconds (DRAIN at most)."""
+async def _drain(result: Result, rig: SoakRig) -> None:
+    """Wait until nothing has arrived for QUIET seconds and the outbox is empty (DRAIN at most)."""
     deadline = time.monotonic() + DRAIN
-    last = (-1, -1)
+    last: tuple[int, ...] = ()
     quiet_since = time.monotonic()
+    ledgers = (result.downlinks, result.uplinks, result.queued, result.reported)
     while time.monotonic() < deadline:
-        now_count = (len(result.downlinks.arrivals), len(result.uplinks.arrivals))
+        now_count = tuple(len(ledger.arrivals) for ledger in ledgers)
         if now_count != last:
             last, quiet_since = now_count, time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET:
+        elif time.monotonic() - quiet_since >= QUIET and _outbox_empty(rig):
             return
         await asyncio.sleep(LOOK_EVERY)
+
+
+def _outbox_empty(rig: SoakRig) -> bool:
+    """The Waiting uplinks sensor says 0 (or Home Assistant is not running to say more)."""
+    if not rig.hass_running:
+        return True
+    state = rig.hass.states.get(rig.waiting_entity)
+    return state is None or state.state == "0"
 
 
 def _progress_line(fault: Fault, count: int) -> str:

@@ -8,6 +8,10 @@ receives them as state changes of the `data_received` event entity.
 Uplinks: Home Assistant calls `bc26.send` with `ul00000001` ... as an automation
 does, one after the other; a call that returned a status is accepted, one that raised
 is refused. The platform records what arrives.
+
+Store and forward: a second sender calls `bc26.send` with `delivery: queue` and
+`uq00000001` ...; Home Assistant's counter entity, reported on /3303/0/5700, goes up
+by one every step (stored.py).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_state_change_event
 
 from bc26sim import Bc26Simulator
-from bc26sim.platform import PlatformEvent, Reply, Uplink
+from bc26sim.platform import ObservationEvent, PlatformEvent, Reply, Uplink
 from custom_components.bc26.const import DOMAIN
 
-from .rig import DOWNLINK, ENDPOINT, UPLINK, PlatformHolder, SoakRig
+from .rig import DOWNLINK, ENDPOINT, REPORTED, UPLINK, PlatformHolder, SoakRig
 
 DOWNLINK_MARK = b"dl"
 UPLINK_MARK = b"ul"
+QUEUED_MARK = b"uq"
 DIGITS = 8
 CONFIRMABLE_EVERY = 10  # one uplink in ten is confirmable, all of them while ACKs are lost
 
@@ -66,6 +71,7 @@ class Arrival:
 
     counter: int
     at: float
+    acknowledged: bool = True  # a confirmable one the platform acknowledged (or a NON)
 
 
 @dataclass
@@ -74,6 +80,9 @@ class Ledger:
 
     handovers: list[Handover] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
+    # When the platform began observing the resource (the reported one only): a device
+    # reports its current value then, so one repeat of it after each is expected.
+    observed_at: list[float] = field(default_factory=list)
     next_counter: int = 1  # the counter the next payload takes
     highest_arrived: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -90,11 +99,16 @@ class Ledger:
         with self._lock:
             self.handovers.append(handover)
 
-    def arrived(self, counter: int) -> None:
+    def arrived(self, counter: int, acknowledged: bool = True) -> None:
         """Record one payload at the receiving end."""
         with self._lock:
-            self.arrivals.append(Arrival(counter, time.monotonic()))
+            self.arrivals.append(Arrival(counter, time.monotonic(), acknowledged))
             self.highest_arrived = max(self.highest_arrived, counter)
+
+    def observed(self, at: float) -> None:
+        """The platform began observing the resource."""
+        with self._lock:
+            self.observed_at.append(at)
 
     def arrived_since(self, mark: int) -> bool:
         """Whether a payload sent at or after counter `mark` has arrived."""
@@ -166,25 +180,43 @@ async def _written(write: Awaitable[Reply]) -> str:
     return str(reply.code)
 
 
-def record_uplinks(ledger: Ledger) -> Callable[[PlatformEvent], None]:
-    """The platform's event callback: every uplink on /19/0/0 into `ledger`."""
+def record_uplinks(
+    ledger: Ledger, queued: Ledger, reported: Ledger
+) -> Callable[[PlatformEvent], None]:
+    """The platform's event callback: what arrives, into the ledger of its kind.
+
+    On /19/0/0 the mark tells `bc26.send` now (`ledger`) from queued sends; on the
+    reported resource the payload is the counter's value as text.
+    """
 
     def on_event(event: PlatformEvent) -> None:
-        if isinstance(event, Uplink) and event.path == UPLINK:
-            counter = counter_of(UPLINK_MARK, event.payload)
-            if counter is not None:
-                ledger.arrived(counter)
+        if isinstance(event, ObservationEvent) and event.path == REPORTED:
+            if event.kind == "observed":
+                reported.observed(time.monotonic())
+        elif isinstance(event, Uplink) and event.path == UPLINK:
+            for mark, book in ((UPLINK_MARK, ledger), (QUEUED_MARK, queued)):
+                if (counter := counter_of(mark, event.payload)) is not None:
+                    book.arrived(counter, acknowledged=_acknowledged(event))
+        elif isinstance(event, Uplink) and event.path == REPORTED and event.payload.isdigit():
+            reported.arrived(int(event.payload), _acknowledged(event))
 
     return on_event
+
+
+def _acknowledged(uplink: Uplink) -> bool:
+    """Whether the platform acknowledged a confirmable uplink (a NON needs nothing)."""
+    return not uplink.confirmable or uplink.answer == "ack"
 
 
 class UplinkSender:
     """Home Assistant's side: call `bc26.send` again shortly after the last call returned."""
 
-    def __init__(self, ledger: Ledger, rig: SoakRig, interval: float) -> None:
+    def __init__(self, ledger: Ledger, rig: SoakRig, interval: float, queue: bool = False) -> None:
         self._ledger = ledger
         self._rig = rig
         self._interval = interval
+        # Queued sends (`delivery: queue`): their own mark, every other one confirmable.
+        self._queue = queue
         self.paused = False  # set while Home Assistant restarts
         self.all_confirmable = False  # set while the platform loses ACKs
         self._stopping = False
@@ -205,11 +237,15 @@ class UplinkSender:
 
     async def _send_one(self, hass: HomeAssistant) -> None:
         counter = self._ledger.take()
-        confirmable = self.all_confirmable or counter % CONFIRMABLE_EVERY == 0
+        every = 2 if self._queue else CONFIRMABLE_EVERY
+        confirmable = self.all_confirmable or counter % every == 0
         data = {
             "config_entry_id": self._rig.entry_id,
-            "data": payload(UPLINK_MARK, counter).decode(),
+            "data": payload(QUEUED_MARK if self._queue else UPLINK_MARK, counter).decode(),
             "confirmable": confirmable,
+            "delivery": "queue" if self._queue else "now",
+            # The module declares two resources it reports: the path is needed.
+            **dict(zip(("object_id", "instance_id", "resource_id"), UPLINK, strict=True)),
         }
         try:
             response: Any = await hass.services.async_call(
