@@ -1,6 +1,6 @@
 """`python -m bench.soak`: random faults under traffic both ways, and how the session came back.
 
-    python -m bench.soak                   200 faults (about 10 minutes once every fault heals)
+    python -m bench.soak                   200 faults (about 6.5 minutes once every fault heals)
     python -m bench.soak --faults 60 --seed 7
     python -m bench.soak --quick           each kind of fault once
 
