@@ -13,6 +13,7 @@ from collections import deque
 import os
 from pathlib import Path
 
+from .line import PacedLine
 from .modem import DEFAULT_IMEI, ConStatus, DataMode, Lwm2mState, VirtualModem
 from .network import Network, ObjectInstance, ResourcePath
 from .scripted import ScriptedNetwork
@@ -256,6 +257,23 @@ class Bc26Simulator:
     @response_delay.setter
     def response_delay(self, seconds: float) -> None:
         self.modem.response_delay = seconds
+
+    # ------------------------------------------------------------------ the line
+
+    def pace(self, baudrate: int | None, chunk: int = 1) -> None:
+        """Talk at `baudrate` 8N1 from now on, byte by byte (see line.py); None: whole writes.
+
+        `chunk` bytes reach the host at a time (a USB adapter's packet: 64), the end of
+        each write as soon as it is complete. Pseudo-terminals only.
+        """
+        if not isinstance(self._port, PtyPort):
+            raise RuntimeError("pacing needs a pseudo-terminal (start_pty first)")  # noqa: TRY004
+        self._port.pace(baudrate, chunk)
+
+    @property
+    def line(self) -> PacedLine | None:
+        """The paced line while `pace` is on: where writes lie on it, how late they came."""
+        return self._port.line if isinstance(self._port, PtyPort) else None
 
     # ------------------------------------------------------------------ output
 

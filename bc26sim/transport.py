@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 import tty
 
+from .line import PacedLine, Scheduled
+
 _LOGGER = logging.getLogger(__name__)
 
 type Receiver = Callable[[bytes], None]
@@ -29,6 +31,9 @@ class PtyPort:
     The simulator keeps its own slave descriptor open, so a host closing the port
     does not turn the master into EIO: the next host can open it again. `link`, if
     given, is a symlink kept pointing at the current slave, across `reopen`.
+
+    `pace` puts a serial line's byte rate between the module and the host (see
+    line.py); unpaced, a write reaches the host whole and at once.
     """
 
     def __init__(self, receiver: Receiver, link: Path | None = None) -> None:
@@ -38,6 +43,35 @@ class PtyPort:
         self._slave: int | None = None
         self.path: str | None = None
         self.dropped_bytes = 0
+        self._line: PacedLine | None = None
+        self._pacing: tuple[int, int] | None = None  # (baud rate, chunk) across reopen
+
+    @property
+    def line(self) -> PacedLine | None:
+        """The paced line, while pacing is on."""
+        return self._line
+
+    def pace(self, baudrate: int | None, chunk: int = 1) -> None:
+        """Deliver at `baudrate` 8N1 from now on, `chunk` bytes at a time; None: whole writes.
+
+        Switching waits until what is on the line was delivered.
+        """
+        self._stop_line(drain=True)
+        self._pacing = None if baudrate is None else (baudrate, chunk)
+        if self._master is not None:
+            self._start_line()
+
+    def _start_line(self) -> None:
+        if self._pacing is None:
+            return
+        baudrate, chunk = self._pacing
+        loop = asyncio.get_running_loop()
+        self._line = PacedLine(baudrate, self._write_now, self._receiver, loop, chunk=chunk)
+
+    def _stop_line(self, *, drain: bool = False) -> None:
+        line, self._line = self._line, None
+        if line is not None:
+            line.stop(drain=drain)
 
     async def open(self) -> str:
         """Create the pseudo-terminal; return its device path."""
@@ -50,6 +84,7 @@ class PtyPort:
         asyncio.get_running_loop().add_reader(master, self._readable)
         if self._link is not None:
             _point(self._link, self.path)
+        self._start_line()
         return self.path
 
     async def reopen(self) -> None:
@@ -60,6 +95,7 @@ class PtyPort:
         """Close both ends: a host that has the port open sees it vanish (EIO/hang-up)."""
         if self._master is None:
             return
+        self._stop_line()
         asyncio.get_running_loop().remove_reader(self._master)
         for descriptor in (self._master, self._slave):
             if descriptor is not None:
@@ -73,8 +109,14 @@ class PtyPort:
         if link is not None and link.is_symlink() and os.readlink(link) == self.path:
             link.unlink()
 
-    def write(self, data: bytes) -> None:
-        """Bytes to the host; what the pty cannot take now is dropped."""
+    def write(self, data: bytes) -> Scheduled | None:
+        """Bytes to the host; what the pty cannot take is dropped. Paced: where they lie."""
+        if self._line is not None:
+            return self._line.send(data)
+        self._write_now(data)
+        return None
+
+    def _write_now(self, data: bytes) -> None:
         view = memoryview(data)
         while view and self._master is not None:
             try:
@@ -94,7 +136,10 @@ class PtyPort:
             if not isinstance(error, BlockingIOError):
                 asyncio.get_running_loop().remove_reader(self._master)
             return
-        self._receiver(data)
+        if self._line is not None:
+            self._line.receive(data)
+        else:
+            self._receiver(data)
 
 
 def _point(link: Path, target: str) -> None:

@@ -2,7 +2,8 @@
 
 Runs one real Home Assistant (in this process) with the virtual BC26 on a
 pseudo-terminal and the local LwM2M platform, and Home Assistant's core `serial`
-sensor on two more pseudo-terminals; prints one table. Writes nothing outside a
+sensor on two more pseudo-terminals; then, in a child process, a site of up to ten
+modules on paced lines (bench/scale.py); prints one table. Writes nothing outside a
 temporary directory. Benchmarks print; they assert nothing.
 
     python -m bench                      everything, full sizes (several minutes)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from dataclasses import dataclass
+import json
 import logging
 import os
 from pathlib import Path
@@ -27,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from homeassistant import const as ha_const
 
-from bench import hass_bench
+from bench import hass_bench, scale
 from bench.hass_bench import (
     Flood,
     Latency,
@@ -42,6 +44,7 @@ from bench.hass_bench import (
 from bench.probes import percentile, wire_ns
 
 MEASUREMENTS = ("latency", "throughput", "uplink", "memory", "loop")
+SITE = scale.PARTS  # modules, idle, paced, startup, pending: the site, in a child process
 SHORT_URC_RATE = 1e9 / wire_ns(len(urc(0, 4)))  # short URCs a 115200-baud line carries per s
 ROUNDS = 3  # floods per sensor count; the least disturbed one counts (the machine is shared)
 MIB = 1024 * 1024
@@ -251,9 +254,23 @@ def _progress(text: str) -> None:
     print(f"... {text}", file=sys.stderr, flush=True)
 
 
+async def run_site(selected: set[str], quick: bool) -> list[Row]:
+    """The site's parts in a child process (Home Assistant starts once per process)."""
+    command = [sys.executable, "-m", "bench.scale", "--json", "--only", ",".join(sorted(selected))]
+    process = await asyncio.create_subprocess_exec(
+        *command, *(["--quick"] if quick else []), stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"python -m bench.scale failed ({process.returncode})")
+    return [Row(*row) for row in json.loads(output.decode().strip().splitlines()[-1])]
+
+
 async def run(selected: set[str], sizes: Sizes, asyncio_debug: bool = False) -> list[Row]:
     """Bring the rig up once and run the selected measurements in order."""
     rows: list[Row] = []
+    if not selected & set(MEASUREMENTS):
+        return rows
     slow = SlowCallbacks()
     if asyncio_debug:
         loop = asyncio.get_running_loop()
@@ -317,7 +334,10 @@ async def _measure(bench: Rig, selected: set[str], sizes: Sizes) -> list[Row]:
                 Row(
                     "5. longest bc26 callback in the floods",
                     f"{longest.bc26_own_s * 1000:.2f} ms without GC pauses "
-                    f"({longest.bc26_own_what}); with them {longest.bc26_s * 1000:.2f} ms; "
+                    f"({longest.bc26_own_what}; on the CPU {longest.bc26_own_cpu_s * 1000:.2f} "
+                    f"ms of it); the most CPU time of a bc26 callback "
+                    f"{longest.bc26_cpu_s * 1000:.2f} ms; with GC pauses "
+                    f"{longest.bc26_s * 1000:.2f} ms; "
                     f"longest GC pause {longest.gc_pause_s * 1000:.2f} ms "
                     f"(generation {longest.gc_generation}); any callback "
                     f"{longest.overall_s * 1000:.2f} ms ({longest.overall_what})",
@@ -335,8 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
     parser.add_argument(
         "--only",
-        default=",".join(MEASUREMENTS),
-        help=f"comma-separated subset of {','.join(MEASUREMENTS)} (default: all)",
+        default=",".join(MEASUREMENTS + SITE),
+        help=f"comma-separated subset of {','.join(MEASUREMENTS + SITE)} (default: all)",
     )
     parser.add_argument(
         "--asyncio-debug",
@@ -354,12 +374,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     hass_bench.WINDOW_BYTES = args.window
     selected = {name.strip() for name in args.only.split(",") if name.strip()}
-    unknown = selected - set(MEASUREMENTS)
+    unknown = selected - set(MEASUREMENTS + SITE)
     if unknown:
         parser.error(f"unknown measurement(s): {', '.join(sorted(unknown))}")
     sizes = QUICK if args.quick else FULL
     rows = asyncio.run(run(selected, sizes, args.asyncio_debug))
-    rows.sort(key=lambda row: row.metric.split(".")[0])  # in the issue's order
+    if selected & set(SITE):
+        rows += asyncio.run(run_site(selected & set(SITE), args.quick))
+    rows.sort(key=lambda row: int(row.metric.split(".")[0]))  # in the issue's order
     print(f"machine: {machine()}")
     print(
         "wire at 115200 baud 8N1: 86.8 us/byte; a 4-byte URC "

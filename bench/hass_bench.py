@@ -224,6 +224,7 @@ class Latency:
     samples: list[int] = field(default_factory=list)
     without_gc: list[int] = field(default_factory=list)  # samples no collection fell into
     event_samples: list[int] = field(default_factory=list)  # bc26: to the event entity's state
+    writes: list[int] = field(default_factory=list)  # when each sample's line was written, ns
     lost: int = 0
 
     @property
@@ -278,6 +279,12 @@ async def _announced(event: Watched, before: int) -> bool:
 
 
 BLOCKS = (20, 80)  # samples a lane takes in a row: a random count in this range
+# Seconds the event loop idles before each sample, in both lanes. URCs come seconds apart,
+# to an idle process; and bc26's event entity fires in the millisecond after its sensors
+# (one event a millisecond), so its lane idled before each sample anyway while the serial
+# sensor's ran back to back, its CPU warm. An idle CPU hands a pty's bytes over and runs
+# the first callback slower (serial sensor p99 125 -> 206 us with a 1 ms pause).
+PAUSE = 0.002
 
 
 @dataclass
@@ -335,6 +342,7 @@ async def measure_latency(rig: Rig, count: int) -> list[Latency]:
                 block = min(rng.randint(*BLOCKS), count - taken)
                 lines = [urc(size * 1_000_000 + taken + number, size) for number in range(block)]
                 for line in lines:
+                    await asyncio.sleep(PAUSE)
                     await _sample(lane, line)
         results += [ours.result, theirs.result]
     return results
@@ -353,6 +361,7 @@ async def _sample(lane: _Lane, line: bytes) -> None:
         result.lost += 1
         return
     result.samples.append(took)
+    result.writes.append(lane.wire.write_ns)
     if not GC.started_between(lane.wire.write_ns, lane.wire.write_ns + took):
         result.without_gc.append(took)
     if lane.event is not None and await _announced(lane.event, events):

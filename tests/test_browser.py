@@ -36,7 +36,7 @@ from bc26sim import Bc26Simulator
 from bc26sim.develop import SAMPLE_SENSOR, add_module, sample_frame
 from bc26sim.hass_process import HassProcess, Login, write_config
 from bc26sim.lwm2m import Lwm2mClient
-from bc26sim.platform.server import LwM2mPlatform
+from bc26sim.platform.server import TEXT, LwM2mPlatform
 from custom_components.bc26.const import module_title
 
 pytestmark = pytest.mark.browser
@@ -165,9 +165,10 @@ class Ui:
             await self.type_into(self.page.get_by_role("combobox", name="Serial port"), port)
 
     async def open_select(self, label: str) -> None:
-        """Open the list of a select field."""
+        """Open the list of a select field (clicked near its top: below is its help text)."""
         field = self.page.locator("ha-selector-select")
-        await field.filter(has=self.page.get_by_text(label, exact=True)).click()
+        labelled = self.page.get_by_text(re.compile(rf"^\s*{re.escape(label)}\s*\*?\s*$"))
+        await field.filter(has=labelled).click(position={"x": 24, "y": 24})
 
     def options(self) -> Any:
         """The entries of the open list: options in 2025.4, menu items in 2026.5+."""
@@ -178,16 +179,26 @@ class Ui:
         exactly = page.get_by_role("option", name=name, exact=True)
         return exactly.or_(page.get_by_role("menuitem", name=name, exact=True)).first
 
-    async def choose_unit(self, unit: str) -> None:
-        """A unit of the list or one's own: typed into the field, or the picker's search."""
+    async def choose_listed(self, label: str, value: str) -> None:
+        """A value of a list that takes one's own too: typed in, or the picker's search."""
         if PICKERS:
-            await self.open_select("Unit of measurement")
-            dialog = self.page.get_by_role("dialog", name="Unit of measurement")
-            await dialog.get_by_role("textbox").fill(unit)
-            await dialog.get_by_text(unit, exact=True).first.click()
+            await self.open_select(label)
+            dialog = self.page.get_by_role("dialog", name=label)
+            await dialog.get_by_role("textbox").fill(value)
+            await dialog.get_by_text(value, exact=True).first.click()
         else:
-            field = self.page.get_by_role("combobox", name="Unit of measurement")
-            await self.type_into(field, unit)
+            await self.type_into(self.page.get_by_role("combobox", name=label), value)
+
+    async def choose_entity(self, name: str) -> None:
+        """An entity from the entity picker, found by typing its name."""
+        await self.page.locator("ha-selector-entity").click()
+        if PICKERS:  # a list with its own search field
+            dialog = self.page.get_by_role("dialog", name="Entity")
+            await dialog.get_by_role("textbox").fill(name)
+            await dialog.get_by_text(name, exact=True).first.click()
+        else:
+            await self.page.keyboard.type(name)
+            await self.options().filter(has_text=name).first.click()
 
     async def button(self, name: str | re.Pattern[str]) -> None:
         await self.page.get_by_role("button", name=name, exact=True).click()
@@ -327,7 +338,7 @@ async def _add_resource_sensor(ui: Ui) -> str:
     await ui.option("Temperature").click()
     await ui.open_select("State class")
     await ui.option("Measurement").click()
-    await ui.choose_unit("°C")
+    await ui.choose_listed("Unit of measurement", "°C")
     text = await ui.check("resource-sensor")
     await ui.button("Submit")
     await ui.see(re.compile("Success|Name and assign"))
@@ -360,6 +371,32 @@ async def _declare_object(ui: Ui, stage: Stage) -> None:
     assert "/3303/0" in registration.objects
 
 
+async def _report_entity(ui: Ui, stage: Stage) -> None:
+    """The demo temperature reported on the declared /3303/0/5700; an encoding refused."""
+    await _entry_menu(ui, "Report an entity")
+    await ui.see("Home Assistant reports this entity's value")
+    await ui.choose_entity(SAMPLE_SENSOR["name"])
+    await ui.choose_listed("Resource", "3303/0/5700")
+    if not PICKERS:  # the combo box's list stays open over the next field
+        await ui.page.get_by_role("heading", name="Report an entity").click()
+    await ui.open_select("Encoding")
+    await ui.option("Hex digits (from a template or the state)").click()
+    await ui.check("report-entity")
+    await ui.button("Submit")
+    await ui.see(re.compile("cannot be sent in this encoding now"))
+    await ui.check("report-entity-refused")
+    await ui.open_select("Encoding")
+    await ui.option("Text (LwM2M plain text)").click()
+    await ui.button("Submit")
+    await ui.see(re.compile("Success|Name and assign"))
+    await ui.button(FINISH)
+    temperature = (3303, 0, 5700)
+    assert (await stage.platform.observe(IMEI, temperature, accept=TEXT)).ok
+    async with asyncio.timeout(60):
+        uplink = await stage.platform.wait_uplink(lambda uplink: uplink.path == temperature)
+    assert uplink.payload == _demo_temperature().encode()
+
+
 async def _developer_tools_send(ui: Ui, stage: Stage) -> None:
     """Developer tools → Actions: bc26.send's form, then a confirmable send in YAML."""
     entry_id = next(
@@ -386,6 +423,12 @@ async def _developer_tools_send(ui: Ui, stage: Stage) -> None:
     assert (uplink.payload, uplink.confirmable) == (b"hello", True)
 
 
+def _demo_temperature() -> str:
+    """The demo temperature's state once the platform wrote frame 3."""
+    frame = sample_frame(3)
+    return str((frame[2] * 256 + frame[3]) / 10)
+
+
 async def _device_page(ui: Ui, stage: Stage) -> str:
     """The module's device page once the platform wrote a frame: every value there."""
     await stage.platform.write(IMEI, DOWNLINK, sample_frame(3))
@@ -393,7 +436,7 @@ async def _device_page(ui: Ui, stage: Stage) -> str:
     (device,) = [d for d in devices if ["bc26", IMEI] in d["identifiers"]]
     await ui.go(f"/config/devices/device/{device['id']}")
     await ui.see("Demo temperature")
-    await ui.see(str((sample_frame(3)[2] * 256 + sample_frame(3)[3]) / 10))
+    await ui.see(_demo_temperature())
     return await ui.check("device-page")
 
 
@@ -458,6 +501,7 @@ async def test_a_user_walks_the_integrations_pages(ui: Ui, stage: Stage) -> None
     assert "Unknown" not in device.splitlines()
     assert "Unavailable" not in device.splitlines()
     assert await _values_missing(stage) == {}
+    await _report_entity(ui, stage)
     await _repair(ui, stage)
     await ui.go("/config/integrations/integration/bc26")
     await ui.see(SAMPLE_SENSOR["name"])

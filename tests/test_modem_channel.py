@@ -195,6 +195,61 @@ async def test_overlong_line_is_reported_cut(
     assert len(received[0].line) < 100
 
 
+async def test_a_backlog_is_handled_over_several_iterations_in_order(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    channel.read_budget = 0.0  # every line but the first of a read waits for the next turn
+    urcs = [f"+QLWDATARECV: 19,1,0,1,{number:02X}" for number in range(20)]
+    handled_in: list[int] = []
+    iteration = 0
+
+    async def count_iterations() -> None:
+        nonlocal iteration
+        while True:
+            await asyncio.sleep(0)
+            iteration += 1
+
+    counter = asyncio.create_task(count_iterations())
+    channel.subscribe(lambda _: handled_in.append(iteration))
+    module_side.write("".join(f"\r\n{line}\r\n" for line in urcs).encode())
+    received = await events.wait_count(len(urcs))
+    counter.cancel()
+    assert received == [DataReceived((19, 1, 0), 1, bytes([n])) for n in range(20)]
+    assert len(set(handled_in)) > 1  # not all in one callback
+    # Reading resumed: a command is answered as usual.
+    task = _start(channel, commands.build_signal())
+    await module_side.command()
+    module_side.answer("+CSQ: 23,0")
+    assert (await task).lines == ("+CSQ: 23,0",)  # type: ignore[attr-defined]
+
+
+async def test_an_answer_split_by_the_budget_still_completes(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    channel.read_budget = 0.0
+    task = _start(channel, commands.build_signal())
+    await module_side.command()
+    module_side.write(b"\r\n" + OBSERVE.encode() + b"\r\n" * 2 + OBSERVE.encode())
+    module_side.write(b"\r\n\r\n+CSQ: 23,0\r\n\r\nOK\r\n")
+    assert (await task).lines == ("+CSQ: 23,0",)  # type: ignore[attr-defined]
+    assert await events.wait_count(2) == [ObserveRequest((19, 0, 0), cancel=False)] * 2
+
+
+async def test_a_backlog_is_handled_before_the_port_is_lost(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    channel.read_budget = 0.0
+    lost: list[tuple[int, Exception | None]] = []
+    channel.on_connection_lost(lambda error: lost.append((len(events.received), error)))
+    module_side.write(b"".join(b"\r\n" + OBSERVE.encode() + b"\r\n" for _ in range(5)))
+    await events.wait_count(1)
+    await module_side.unplug()
+    await until(lambda: bool(lost))
+    handled, error = lost[0]
+    assert handled == 5  # every line the module sent before it went, before the loss
+    assert isinstance(error, PortError)
+
+
 # ---------------------------------------------------------------------- later final results
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 import itertools
+import math
 
 from hypothesis import HealthCheck, given, settings, strategies as st
+import pytest
 
 from custom_components.bc26.modem import (
     AtChannel,
@@ -204,14 +206,21 @@ def test_any_bytes_in_any_chunks_are_lines_without_error(chunks: list[bytes]) ->
     assert all(line and "\r" not in line and "\n" not in line for line in pieces)
 
 
+@pytest.mark.parametrize("budget", [0.0, math.inf], ids=["line_by_line", "all_at_once"])
 @given(chunks=st.lists(st.binary(max_size=200), max_size=30))
-def test_any_bytes_into_an_idle_channel_raise_nothing(chunks: list[bytes]) -> None:
+async def test_any_bytes_into_an_idle_channel_raise_nothing(
+    budget: float, chunks: list[bytes]
+) -> None:
+    """Whether a read's lines are handled at once or a line per loop iteration."""
     channel = AtChannel(PROPERTY_TIMEOUTS)
+    channel.read_budget = budget
     events: list[UrcEvent] = []
     channel.subscribe(events.append)
     for chunk in chunks:
         channel.data_received(chunk)
     channel.data_received(b"\r\n+CPIN: READY\r\n")  # and the channel still reads lines
+    for _ in range(sum(map(len, chunks)) + 2):  # at least a line per iteration
+        await asyncio.sleep(0)
     assert events[-1] == _event("+CPIN: READY")
     assert all(
         not isinstance(event, UnknownUrc) or event.line.strip() == event.line for event in events

@@ -181,16 +181,25 @@ class Forwarder:
             await self._store.async_save(self._data())  # never sent twice
 
     async def _sleep(self) -> None:
+        """Until something changes; with uplinks waiting, also until one may go or expire.
+
+        An empty outbox has nothing to retry or expire: no timer wakes Home Assistant for
+        it (an idle module costs only its polls and checks). `put` and every change of
+        the session wake the forwarder.
+        """
         now = asyncio.get_running_loop().time()
         moments = [*self._backoff.values()]
         moments += [
             refused + self._timing.unobserved_retry for refused in self._unobserved.values()
         ]
         self._wake.clear()
+        delay = (
+            min([self._timing.expiry_check, *(m - now for m in moments if m > now)])
+            if len(self.outbox)
+            else None
+        )
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(
-                min([self._timing.expiry_check, *(m - now for m in moments if m > now)])
-            ):
+            async with asyncio.timeout(delay):
                 await self._wake.wait()
 
     async def _forward(self, waiting: Waiting) -> bool:

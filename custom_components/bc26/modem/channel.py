@@ -5,8 +5,11 @@ Receiving
 `\r\n`, `\n\r`, a bare `\r` and a bare `\n` all end a line; empty lines vanish, so
 the echo `AT+X\r` followed by `\r\nOK\r\n` reads as `AT+X`, `OK`. Bytes outside
 printable ASCII at either end of a line are line noise and dropped. A line longer
-than MAX_LINE is cut (and then almost surely reported as unknown). Each line is
-classified, in this order:
+than MAX_LINE is cut (and then almost surely reported as unknown). Lines are handled
+in the read callback that brought them, for at most READ_BUDGET of it: a backlog (a
+flood, a loop that was busy or a slow machine) is handled over several loop
+iterations, in order, with reading paused meanwhile, so that no callback of the
+channel holds the event loop for long. Each line is classified, in this order:
 
 1. a line of the ROM boot banner: the first one of a boot raises one `ModemRebooted`;
    a command waiting for its answer fails with `ModemRebootedError`, and so do the
@@ -85,6 +88,9 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_LINE = 4096  # characters; a full-size hex URC is about 1,060
 MAX_READ = 2048  # bytes per read: a full-size URC in one read; about 60 short URCs, a few ms
+# Seconds of one callback spent on lines before the rest waits for the next loop iteration:
+# a few lines (each with its state writes) beyond it at most, whatever the machine's load.
+READ_BUDGET = 0.002
 SHOWN_OF_OVERLONG = 80  # characters of a cut line that are kept
 STALE_MEMORY = 16  # timed-out commands whose late answers are recognised
 CLOSE_TIMEOUT = 5.0  # seconds for the port to close before it is aborted
@@ -217,6 +223,8 @@ class AtChannel(asyncio.Protocol):
     def __init__(self, timeouts: Timeouts | None = None, transcript_size: int = 200) -> None:
         self.timeouts = timeouts or Timeouts()
         self._reader = LineReader()
+        self.read_budget = READ_BUDGET
+        self._backlog: deque[str] = deque()  # lines read and not handled yet (reading paused)
         self._transport: serialx.BaseSerialTransport | None = None
         self._closing = False
         self._lost: PortError | None = None
@@ -282,6 +290,7 @@ class AtChannel(asyncio.Protocol):
 
     def _reset(self) -> None:
         self._reader.clear()
+        self._backlog.clear()
         self._closing = False
         self._lost = None
         self._exchange = None
@@ -297,6 +306,8 @@ class AtChannel(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The port closed: by `close`, or lost (unplugged, peer gone)."""
         self._transport = None
+        while self._backlog:  # the module said it before the port went
+            self._on_line(self._backlog.popleft())
         if self._closing:
             error = PortError("the serial port was closed")
         else:
@@ -314,8 +325,35 @@ class AtChannel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Bytes from the module, in any chunking."""
-        for line in self._reader.feed(data):
+        lines = self._reader.feed(data)
+        if self._backlog:  # a read that was under way when reading paused: after the rest
+            self._backlog.extend(lines)
+            return
+        deadline = time.perf_counter() + self.read_budget
+        for index, line in enumerate(lines):
             self._on_line(line)
+            if time.perf_counter() >= deadline and index + 1 < len(lines):
+                self._backlog.extend(lines[index + 1 :])
+                self._defer()
+                return
+
+    def _defer(self) -> None:
+        """Handle the backlog in the next loop iteration; read nothing new until then."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+        asyncio.get_running_loop().call_soon(self._handle_backlog)
+
+    def _handle_backlog(self) -> None:
+        deadline = time.perf_counter() + self.read_budget
+        while self._backlog:
+            self._on_line(self._backlog.popleft())
+            if self._backlog and time.perf_counter() >= deadline:
+                self._defer()
+                return
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     # ------------------------------------------------------------------ subscribers
 
