@@ -12,16 +12,20 @@ come from the same clock; the pseudo-terminal and the serial port are real.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
+import contextlib
 import logging
 import os
 from pathlib import Path
 import sys
 import threading
+from typing import Any
 
 import aiohttp
-from homeassistant import bootstrap
+from homeassistant import block_async_io, bootstrap
 from homeassistant.core import HomeAssistant
 from homeassistant.runner import RuntimeConfig
+from homeassistant.util import async_ as ha_async
 
 from bc26sim.hass_process import (
     PORT_VARIABLE,
@@ -65,12 +69,84 @@ def _console_stays_ours() -> None:
         root.addHandler(logging.NullHandler())
 
 
-class InProcessHass(HassProcess):
-    """Home Assistant on this process's event loop; the HTTP API as for `HassProcess`."""
+type Prepare = Callable[[HomeAssistant], None]
 
-    def __init__(self, config_dir: Path, port: int, log_path: Path) -> None:
+
+@contextlib.contextmanager
+def _prepared(prepare: Prepare | None) -> Iterator[None]:
+    """Run `prepare` on the new HomeAssistant object before any integration is set up.
+
+    `async_setup_hass` creates the object and sets up everything in one call; its
+    `async_from_config_dict` step is where integrations and config entries start, so
+    `prepare` runs just before it (tests put their session timing in `hass.data`
+    there, and so can a benchmark).
+    """
+    if prepare is None:
+        yield
+        return
+    original = bootstrap.async_from_config_dict
+
+    async def from_config_dict(config: Any, hass: HomeAssistant) -> HomeAssistant | None:
+        prepare(hass)
+        return await original(config, hass)
+
+    bootstrap.async_from_config_dict = from_config_dict
+    try:
+        yield
+    finally:
+        bootstrap.async_from_config_dict = original
+
+
+def _undo_process_wide_setup(
+    loop: asyncio.AbstractEventLoop, handlers: list[logging.Handler]
+) -> None:
+    """Undo what a stopped Home Assistant changed in the process, so that it can start again.
+
+    A `hass` process starts once; here one process starts Home Assistant several times.
+    Its bootstrap patches blocking calls (and refuses to do it twice), moves the root
+    logger's handlers behind a queue of its own, and its stop marks the event loop as
+    shutting down for `run_callback_threadsafe`.
+    """
+    for call in block_async_io._BLOCKED_CALLS.calls:
+        setattr(call.object, call.function, call.original_func)
+    block_async_io._BLOCKED_CALLS.calls.clear()
+    with contextlib.suppress(AttributeError):
+        delattr(loop, ha_async._SHUTDOWN_RUN_CALLBACK_THREADSAFE)
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        if handler in handlers:
+            continue
+        root.removeHandler(handler)
+        listener = getattr(handler, "listener", None)
+        handler.close()  # stops the queue's listener thread
+        for inner in getattr(listener, "handlers", ()):
+            if inner not in handlers:
+                inner.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+
+
+class InProcessHass(HassProcess):
+    """Home Assistant on this process's event loop; the HTTP API as for `HassProcess`.
+
+    `prepare` runs on each new HomeAssistant object before its integrations are set
+    up. `stop` undoes what Home Assistant changed in the process, so `start` may
+    run again on the same configuration (a restart).
+    """
+
+    def __init__(
+        self, config_dir: Path, port: int, log_path: Path, prepare: Prepare | None = None
+    ) -> None:
         super().__init__(config_dir, port, log_path)
         self._hass: HomeAssistant | None = None
+        self._prepare = prepare
+        self._handlers: list[logging.Handler] = []
+
+    @property
+    def running(self) -> bool:
+        """Whether Home Assistant runs (from `start` to `stop`)."""
+        return self._hass is not None
 
     @property
     def hass(self) -> HomeAssistant:
@@ -90,8 +166,10 @@ class InProcessHass(HassProcess):
             log_no_color=True,
         )
         _console_stays_ours()
+        self._handlers = logging.getLogger().handlers[:]
         hooks = sys.excepthook, threading.excepthook
-        hass = await bootstrap.async_setup_hass(runtime)
+        with _prepared(self._prepare):
+            hass = await bootstrap.async_setup_hass(runtime)
         sys.excepthook, threading.excepthook = hooks  # errors of the benchmark show as usual
         if hass is None:
             raise HassError("Home Assistant did not set up")
@@ -111,4 +189,5 @@ class InProcessHass(HassProcess):
         if hass is None:
             return None
         await hass.async_stop()
+        _undo_process_wide_setup(hass.loop, self._handlers)
         return hass.exit_code

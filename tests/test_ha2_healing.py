@@ -171,3 +171,24 @@ async def test_an_idle_module_learns_that_the_platform_forgot_it(rig: Rig) -> No
     assert again.location != first.location
     await rig.ready()
     assert rig.session.registrations.last_recovery is Recovery.PLATFORM_FORGOT
+
+
+# ---------------------------------------------------------------------- lost acknowledgements
+
+
+async def test_an_observation_ended_by_a_lost_acknowledgement_comes_back(rig: Rig) -> None:
+    before = rig.platform.registrations[ENDPOINT]
+    rig.platform.con_policy = "ignore"  # the platform records it and never acknowledges
+    with pytest.raises(HomeAssistantError) as caught:
+        await _send(rig.hass, rig.entry.entry_id, data="unanswered", confirmable=True)
+    assert caught.value.translation_key == "send_failed_timeout"
+    rig.platform.con_policy = "ack"
+    # The module dropped the observer (RFC 7641 4.5); the platform, which never cancelled,
+    # observes again only when the module registers: that happens without a hand.
+    async with asyncio.timeout(WAIT):
+        registration = await rig.platform.wait_registered(ENDPOINT, newer_than=before)
+    assert registration.location != before.location
+    await rig.ready()
+    assert rig.session.registrations.last_recovery is Recovery.OBSERVATION_ENDED
+    answer = await _send(rig.hass, rig.entry.entry_id, data="observed again", confirmable=True)
+    assert answer == {"status": "acknowledged"}

@@ -199,6 +199,26 @@ async def test_unloading_tells_sent_from_not_sent(rig: Rig) -> None:
     assert [uplink.payload for uplink in rig.platform.uplinks] == [b"on its way"]
 
 
+async def test_stopping_home_assistant_tells_sent_from_not_sent(rig: Rig) -> None:
+    # Home Assistant cancels background tasks (the send queue's worker among them)
+    # before the integration hears that it stops: the calls still get their outcome.
+    rig.platform.con_policy = "ignore"
+    entry_id = rig.entry.entry_id
+    on_its_way = asyncio.ensure_future(
+        _send(rig.hass, entry_id, data="on its way", confirmable=True)
+    )
+    await until(lambda: rig.uplinks.pending == 1 and len(rig.platform.uplinks) == 1)
+    behind = asyncio.ensure_future(_send(rig.hass, entry_id, data="behind it"))
+    await until(lambda: rig.uplinks.pending == 2)
+    await rig.hass.async_stop()
+    with pytest.raises(HomeAssistantError) as caught:
+        await on_its_way
+    assert caught.value.translation_key == "send_outcome_unknown"
+    with pytest.raises(HomeAssistantError) as caught:
+        await behind
+    assert caught.value.translation_key == "send_cancelled"
+
+
 # ---------------------------------------------------------------------- F5
 
 

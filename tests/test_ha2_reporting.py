@@ -671,3 +671,24 @@ async def test_the_outbox_sensors_belong_to_the_module(rig: Rig) -> None:
     registry = er.async_get(rig.hass)
     entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{IMEI}-waiting_uplinks")
     assert entity_id == WAITING
+
+
+@OBSERVED
+async def test_the_current_value_waiting_across_a_restart_is_sent_once(rig: Rig) -> None:
+    set_value(rig.hass, "0")
+    await report(rig, **{CONF_KEEP_HISTORY: True, CONF_CONFIRMABLE: True})
+    await arrive(rig.platform, 1)
+    await rig.sim.unplug()
+    await until(lambda: not rig.session.connected)
+    for value in range(1, 4):
+        set_value(rig.hass, str(value))
+    await until(lambda: waiting(rig.hass) == 3)
+    assert await rig.hass.config_entries.async_unload(rig.entry.entry_id)
+    await rig.sim.replug()
+    # The module registers again and the platform observes: the current value, 3,
+    # waits in the outbox already and is not put there a second time.
+    assert await rig.hass.config_entries.async_setup(rig.entry.entry_id)
+    await arrive(rig.platform, 4)
+    await settle(rig)
+    await asyncio.sleep(0.3)
+    assert arrived(rig.platform) == [b"0", b"1", b"2", b"3"]

@@ -108,7 +108,7 @@ class Bc26Coordinator(SessionState):
         self._buffer = BufferReader(self.resources, lambda: self.declared)
         self._registrar = Registrar(self, self._buffer)
         self._poller = LinkPoller(self, self._buffer)
-        self._healer = Healer(self, self._async_background)
+        self._healer = Healer(self, self._async_background, self.timing.timeouts.response)
         self._task: asyncio.Task[None] | None = None
         modem.subscribe(self._async_handle_urc)
         modem.on_connection_lost(self._async_connection_lost)
@@ -156,6 +156,15 @@ class Bc26Coordinator(SessionState):
     def async_suspect(self, hint: str) -> None:
         """Something suggests the registration is gone: check it (healing.py)."""
         self._healer.suspect(hint)
+
+    @callback
+    def async_unacknowledged(self, path: ResourcePath) -> None:
+        """A confirmable message to `path` timed out: the observation may be gone (healing.py)."""
+        self._healer.unacknowledged(path)
+
+    def observed_now(self, path: ResourcePath) -> bool:
+        """Whether the platform observes `path`, as far as the session knows."""
+        return self.resources.observed_now(path)
 
     @callback
     def async_register_afresh(self, generation: int, reason: Recovery) -> None:

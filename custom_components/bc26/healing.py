@@ -6,6 +6,12 @@ confirmable messages that keep timing out, and the periodic check each lead to o
 registration update (AT+QLWUPDATE) at a time. Its refusal means the module lost its
 LwM2M context, `UPDATE FAIL` (or no result at all) that the platform forgot the
 registration: either way the session registers afresh, once per registration.
+
+A confirmable message the platform did not acknowledge can end the observation: the
+module drops an observer that does not answer (RFC 7641 4.5) and tells the host with
+`+QLWOBSERVE: 1`. The platform never cancelled it, so it does not observe again by
+itself, and an update does not make it; platforms observe when a device registers.
+A resource still unobserved a moment after such a timeout is registered afresh for.
 """
 
 from __future__ import annotations
@@ -16,7 +22,14 @@ from contextlib import AbstractAsyncContextManager
 import logging
 from typing import Any, Protocol
 
-from .modem import Bc26Modem, CommandRejectedError, ModemError, ModemTimeoutError, RegistrationError
+from .modem import (
+    Bc26Modem,
+    CommandRejectedError,
+    ModemError,
+    ModemTimeoutError,
+    RegistrationError,
+    ResourcePath,
+)
 from .registration import Recovery
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,6 +52,9 @@ class Session(Protocol):
     def async_register_afresh(self, generation: int, reason: Recovery) -> None:
         """Register again, if registration `generation` is still the current one."""
 
+    def observed_now(self, path: ResourcePath) -> bool:
+        """Whether the platform observes `path`, as far as the session knows."""
+
 
 type StartTask = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 
@@ -46,10 +62,12 @@ type StartTask = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 class Healer:
     """One registration check at a time for a session."""
 
-    def __init__(self, session: Session, start_task: StartTask) -> None:
+    def __init__(self, session: Session, start_task: StartTask, settle: float) -> None:
         self._session = session
         self._start_task = start_task
+        self._settle = settle  # seconds for the module's +QLWOBSERVE after SEND FAIL
         self.task: asyncio.Task[None] | None = None
+        self._observation_task: asyncio.Task[None] | None = None
 
     def suspect(self, hint: str) -> None:
         """Something suggests the registration is gone: check it (unless a check runs)."""
@@ -57,6 +75,21 @@ class Healer:
             return
         _LOGGER.debug("Checking the registration: %s", hint)
         self.task = self._start_task(self._check(), "bc26 registration check")
+
+    def unacknowledged(self, path: ResourcePath) -> None:
+        """A confirmable message to `path` timed out: see whether the observation went with it."""
+        if self._observation_task is not None and not self._observation_task.done():
+            return  # one look at a time: the registration it may start covers every path
+        generation = self._session.generation
+        self._observation_task = self._start_task(
+            self._observation_check(path, generation), "bc26 observation check"
+        )
+
+    async def _observation_check(self, path: ResourcePath, generation: int) -> None:
+        await asyncio.sleep(self._settle)
+        if not self._session.observed_now(path):
+            _LOGGER.debug("%s is no longer observed after an unacknowledged message", path)
+            self._session.async_register_afresh(generation, Recovery.OBSERVATION_ENDED)
 
     async def update(self) -> None:
         """AT+QLWUPDATE and its result; a refusal or a failure also registers afresh.

@@ -72,9 +72,12 @@ class Outbox:
         self._waiting.append(waiting)
         self.on_change()
 
-    def holds(self, path: ResourcePath, source: str) -> bool:
-        """Whether an uplink of `source` to `path` waits (or is on its way)."""
-        return any(each.uplink.path == path and each.source == source for each in self._waiting)
+    def newest(self, path: ResourcePath, source: str) -> Uplink | None:
+        """The newest uplink of `source` to `path` that waits (or is on its way)."""
+        for each in reversed(self._waiting):
+            if each.uplink.path == path and each.source == source:
+                return each.uplink
+        return None
 
     def expire(self, now: float) -> list[Waiting]:
         """Drop and return the uplinks older than `max_age`."""

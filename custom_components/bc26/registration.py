@@ -44,6 +44,7 @@ class Recovery(enum.StrEnum):
     CONTEXT_LOST = "context_lost"  # the module refused a registration update
     PLATFORM_FORGOT = "platform_forgot"  # UPDATE FAIL
     MODULE_SILENT = "module_silent"  # several polls or reads in a row unanswered
+    OBSERVATION_ENDED = "observation_ended"  # the module dropped an observer that did not ACK
 
 
 _RECOVERY_TEXT = {
@@ -51,6 +52,7 @@ _RECOVERY_TEXT = {
     Recovery.CONTEXT_LOST: "the module lost its LwM2M context",
     Recovery.PLATFORM_FORGOT: "the platform no longer knows the registration",
     Recovery.MODULE_SILENT: "the module stopped answering",
+    Recovery.OBSERVATION_ENDED: "the module ended an observation the platform did not acknowledge",
 }
 
 

@@ -243,14 +243,13 @@ class Reporter:
         self._report(data, value)
 
     def _waits_already(self, data: bytes) -> bool:
-        """The outbox holds this reporter's uplinks, the last of them `data`."""
-        last = self.last
-        outbox = self._forwarder.outbox
-        return (
-            last is not None
-            and last.data == data
-            and outbox.holds(self.config.path, self.config.entity_id)
-        )
+        """The outbox holds this reporter's uplinks, the newest of them `data`.
+
+        Asked of the outbox, not of `last`: after a restart the outbox comes back from
+        storage while the reporter starts knowing nothing.
+        """
+        newest = self._forwarder.outbox.newest(self.config.path, self.config.entity_id)
+        return newest is not None and newest.data == data
 
     def _within_deadband(self, data: bytes, value: float | None) -> bool:
         last = self.last

@@ -21,6 +21,7 @@ from .modem import (
     ModemError,
     ModemTimeoutError,
     PortError,
+    ResourcePath,
     SendFailedError,
 )
 from .uplink import SendOutcomeUnknownError, SendStatus, Uplink
@@ -52,7 +53,7 @@ class Sender:
         try:
             await pending.wait()
         except (SendFailedError, ModemTimeoutError) as err:
-            await self._failed(err)
+            await self._failed(uplink.path, err)
             raise
         except PortError as err:
             # The platform may have acknowledged it: the session asks the module later.
@@ -82,8 +83,11 @@ class Sender:
             session.record_con_status(ConStatus.WAITING)
         return pending
 
-    async def _failed(self, err: ModemError) -> None:
-        """SEND FAIL or no result: note why; a reset or repeated timeouts check the session."""
+    async def _failed(self, path: ResourcePath, err: ModemError) -> None:
+        """SEND FAIL or no result: note why; a reset or repeated timeouts check the session.
+
+        A timeout may also have ended the observation of `path` (healing.py).
+        """
         session = self._session
         status = ConStatus.TIMEOUT
         if isinstance(err, SendFailedError):
@@ -94,6 +98,7 @@ class Sender:
         if status is ConStatus.RESET:
             session.async_suspect("the platform reset a confirmable message")
         elif status is ConStatus.TIMEOUT:
+            session.async_unacknowledged(path)
             self._con_timeouts += 1
             if self._con_timeouts >= CON_TIMEOUTS_BEFORE_CHECK:
                 self._con_timeouts = 0

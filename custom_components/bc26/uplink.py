@@ -98,7 +98,7 @@ class SendQueue:
         SendQueueClosedError / SendOutcomeUnknownError when the queue closes before
         the outcome is known, or whatever `transmit` raised for this send.
         """
-        if self._closed or self._worker is None:
+        if self._closed or self._worker is None or self._worker.done():
             raise SendQueueClosedError
         if self.pending >= self.limit:
             raise SendQueueFullError
@@ -115,9 +115,7 @@ class SendQueue:
         while not self._queue.empty():
             unfinished.append(self._queue.get_nowait())
         for pending in unfinished:
-            if not pending.future.done():
-                error = SendOutcomeUnknownError() if pending.written else SendQueueClosedError()
-                pending.future.set_exception(error)
+            _fail(pending)
         self._current = None
 
     async def _run(self) -> None:
@@ -129,6 +127,11 @@ class SendQueue:
             self._current = pending
             try:
                 status = await self._transmit(pending.uplink, pending.mark_written)
+            except asyncio.CancelledError:
+                # Home Assistant cancels background tasks before it says it stops (and
+                # before `close`): the caller still learns what became of its send.
+                _fail(pending)
+                raise
             except Exception as err:  # noqa: BLE001 - the error belongs to this caller alone
                 if not pending.future.done():
                     pending.future.set_exception(err)
@@ -137,3 +140,10 @@ class SendQueue:
                     pending.future.set_result(status)
             finally:
                 self._current = None
+
+
+def _fail(pending: _Pending) -> None:
+    """End a send the queue gives up on: outcome unknown if its command went out."""
+    if not pending.future.done():
+        error = SendOutcomeUnknownError() if pending.written else SendQueueClosedError()
+        pending.future.set_exception(error)
