@@ -41,6 +41,7 @@ from bench.hass_bench import (
     rig,
     urc,
 )
+from bench.inprocess import print_log_tail
 from bench.probes import percentile, wire_ns
 
 MEASUREMENTS = ("latency", "throughput", "uplink", "memory", "loop")
@@ -285,11 +286,7 @@ async def run(selected: set[str], sizes: Sizes, asyncio_debug: bool = False) -> 
                 if asyncio_debug:
                     rows.append(slow.row())
         except BaseException:
-            log = Path(directory) / "home-assistant.log"
-            if log.exists():
-                text = await asyncio.to_thread(log.read_text, errors="replace")
-                tail = text.splitlines()[-40:]
-                print("\n".join(["Home Assistant's log ends:", *tail]), file=sys.stderr)
+            await print_log_tail(Path(directory) / "home-assistant.log")
             raise
     return rows
 

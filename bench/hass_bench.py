@@ -17,7 +17,6 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 import random
-import socket
 import time
 from typing import Any
 
@@ -30,7 +29,7 @@ from bc26sim.lwm2m import Lwm2mClient
 from bc26sim.platform.server import LwM2mPlatform
 from custom_components.bc26.downlink import MAX_STATE_LENGTH, payload_state
 
-from .inprocess import InProcessHass, prepare
+from .inprocess import InProcessHass, free_tcp_port, prepare
 from .probes import (
     GC,
     Longest,
@@ -72,13 +71,6 @@ def urc(counter: int, size: int, path: tuple[int, int, int] = DOWNLINK) -> bytes
     payload = counter.to_bytes(4, "big") + bytes(i % 256 for i in range(size - 4))
     obj, ins, res = path
     return f"\r\n+QLWDATARECV: {obj},{ins},{res},{size},{payload.hex().upper()}\r\n".encode()
-
-
-def _free_tcp_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -154,6 +146,21 @@ class Rig:
         return f"19/{instance}/{resource}"
 
 
+async def _observed_by_home_assistant(api: InProcessHass, path: tuple[int, int, int]) -> None:
+    """Wait until the integration, not only the platform, knows `path` is observed.
+
+    The platform counts the observation when the module answers it; the integration
+    learns of it from the module's URC a moment later, and refuses sends until then.
+    """
+    entity_id = (await api.entity_ids("bc26"))[f"{IMEI}-observed_resources"]
+    wanted = "/".join(map(str, path))
+    while True:
+        state = api.hass.states.get(entity_id)
+        if state is not None and wanted in state.attributes.get("paths", []):
+            return
+        await asyncio.sleep(0.05)
+
+
 @contextlib.asynccontextmanager
 async def rig(workdir: Path) -> AsyncIterator[Rig]:
     """Bring everything up, add the module, wait for registration and observation."""
@@ -161,7 +168,7 @@ async def rig(workdir: Path) -> AsyncIterator[Rig]:
     module = Bc26Simulator(imei=IMEI, network=Lwm2mClient(), time_scale=0.1)
     feeds = [Bc26Simulator(imei=IMEI, time_scale=0.1) for _ in range(2)]
     wires = [WireProbe(simulator) for simulator in (module, *feeds)]
-    port = _free_tcp_port()
+    port = free_tcp_port()
     api = InProcessHass(workdir / "config", port, workdir / "home-assistant.log")
     states: StateWatch | None = None
     try:
@@ -176,6 +183,7 @@ async def rig(workdir: Path) -> AsyncIterator[Rig]:
         async with asyncio.timeout(WAIT):
             await platform.wait_registered(IMEI)
             await platform.wait_for(lambda: UPLINK in platform.observations(IMEI) or None)
+            await _observed_by_home_assistant(api, UPLINK)
         states = StateWatch(api.hass)
         rig = Rig(
             platform,

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 from pathlib import Path
+import socket
 import sys
 import threading
 from typing import Any
@@ -49,6 +50,24 @@ def configuration(extra: str = "") -> str:
         "custom_components.bc26: debug", "custom_components.bc26: warning"
     )
     return text.replace("automation: !include automations.yaml\n", "") + extra
+
+
+def free_tcp_port() -> int:
+    """A TCP port nothing listens on now, for Home Assistant's HTTP server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def print_log_tail(log: Path, lines: int = 40) -> None:
+    """The end of Home Assistant's log on stderr, for a run that failed."""
+    try:
+        text = await asyncio.to_thread(log.read_text, errors="replace")
+    except FileNotFoundError:
+        return
+    tail = text.splitlines()[-lines:]
+    print("\n".join(["Home Assistant's log ends:", *tail]), file=sys.stderr)
 
 
 def prepare(config_dir: Path, extra: str = "") -> None:

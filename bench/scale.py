@@ -34,6 +34,7 @@ from bc26sim import Bc26Simulator, ScriptedNetwork
 from bc26sim.line import PacedLine
 from custom_components.bc26.downlink import MAX_STATE_LENGTH, payload_state
 
+from .inprocess import print_log_tail
 from .probes import GC, percentile, rss_bytes
 from .site import (
     BAUD,
@@ -829,11 +830,7 @@ async def run_site(selected: set[str], sizes: Sizes) -> list[Row]:
             async with site(workdir, platform_scale=sizes.platform_scale) as here:
                 rows += await _parts(here, selected, sizes)
         except BaseException:
-            log = workdir / "home-assistant.log"
-            if log.exists():
-                text = await asyncio.to_thread(log.read_text, errors="replace")
-                tail = text.splitlines()[-40:]
-                print("\n".join(["Home Assistant's log ends:", *tail]), file=sys.stderr)
+            await print_log_tail(workdir / "home-assistant.log")
             raise
     return rows
 

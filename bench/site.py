@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import functools
 import logging
 from pathlib import Path
-import socket
 import sys
 import time
 from typing import Any
@@ -31,7 +30,7 @@ from bc26sim import Bc26Simulator, ScriptedNetwork
 from bc26sim.hass_process import Login
 import custom_components.bc26  # noqa: F401 - loaded before Home Assistant, so it can be timed
 
-from .inprocess import InProcessHass, prepare
+from .inprocess import InProcessHass, free_tcp_port, prepare
 from .probes import StateWatch
 
 MAX_MODULES = 10
@@ -85,13 +84,6 @@ def _serial_yaml(workdir: Path, count: int) -> str:
         ]
     lines.append('    value_template: "{{ value[:255] }}"')
     return "\n".join(lines) + "\n"
-
-
-def _free_tcp_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -336,7 +328,7 @@ async def site(
     One per module of the largest count, and one more that cuts long lines.
     """
     simulators = [Bc26Simulator(imei=imei(900 + n), time_scale=1.0) for n in range(feeds)]
-    api = InProcessHass(workdir / "config", _free_tcp_port(), workdir / "home-assistant.log")
+    api = InProcessHass(workdir / "config", free_tcp_port(), workdir / "home-assistant.log")
     clock: SetupClock | None = None
     slow: SlowWarnings | None = None
     states: StateWatch | None = None
