@@ -29,7 +29,7 @@ import socket
 from typing import Any
 
 from homeassistant.helpers import selector
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
 import pytest
 
 from bc26sim import Bc26Simulator
@@ -173,9 +173,7 @@ class Ui:
 
     async def open_select(self, label: str) -> None:
         """Open the list of a select field (clicked near its top: below is its help text)."""
-        field = self.page.locator("ha-selector-select")
-        labelled = self.page.get_by_text(re.compile(rf"^\s*{re.escape(label)}\s*\*?\s*$"))
-        await field.filter(has=labelled).click(position={"x": 24, "y": 24})
+        await self.select_field(label).click(position={"x": 24, "y": 24})
 
     def options(self) -> Any:
         """The entries of the open list: options in 2025.4, menu items in 2026.5+."""
@@ -187,14 +185,27 @@ class Ui:
         return exactly.or_(page.get_by_role("menuitem", name=name, exact=True)).first
 
     async def choose_listed(self, label: str, value: str) -> None:
-        """A value of a list that takes one's own too: typed in, or the picker's search."""
+        """A value of a list that takes one's own too: typed in, or the picker's search.
+
+        The field must show `value` afterwards: a busy frontend may still be filtering the
+        picker's list when it is clicked, and a form submitted with the field's previous
+        value would only fail much later.
+        """
         if PICKERS:
             await self.open_select(label)
             dialog = self.page.get_by_role("dialog", name=label)
             await dialog.get_by_role("textbox").fill(value)
             await dialog.get_by_text(value, exact=True).first.click()
+            await expect(self.select_field(label)).to_contain_text(value, timeout=WAIT_MS)
         else:
-            await self.type_into(self.page.get_by_role("combobox", name=label), value)
+            field = self.page.get_by_role("combobox", name=label)
+            await self.type_into(field, value)
+            await expect(field).to_have_value(value, timeout=WAIT_MS)
+
+    def select_field(self, label: str) -> Any:
+        """A select field, by its label (required ones end in an asterisk)."""
+        labelled = self.page.get_by_text(re.compile(rf"^\s*{re.escape(label)}\s*\*?\s*$"))
+        return self.page.locator("ha-selector-select").filter(has=labelled)
 
     async def choose_entity(self, name: str) -> None:
         """An entity from the entity picker, found by typing its name."""
@@ -397,6 +408,7 @@ async def _report_entity(ui: Ui, stage: Stage) -> None:
     await ui.button("Submit")
     await ui.see(re.compile("Success|Name and assign"))
     await ui.button(FINISH)
+    await ui.see(re.compile(r"→ 3303/0/5700$"))  # the subentry's title: entity → resource
     temperature = (3303, 0, 5700)
     assert (await stage.platform.observe(IMEI, temperature, accept=TEXT)).ok
     async with asyncio.timeout(60):
