@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 import contextlib
+from typing import Any
 
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
@@ -180,7 +181,8 @@ async def test_a_pending_confirmable_send_does_not_hold_up_buffer_reads(rig: Rig
 # ---------------------------------------------------------------------- F4
 
 
-async def test_unloading_tells_sent_from_not_sent(rig: Rig) -> None:
+async def _one_on_its_way_one_behind(rig: Rig) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
+    """A confirmable send the platform has and does not answer, and one queued behind it."""
     rig.platform.con_policy = "ignore"
     entry_id = rig.entry.entry_id
     on_its_way = asyncio.ensure_future(
@@ -189,7 +191,12 @@ async def test_unloading_tells_sent_from_not_sent(rig: Rig) -> None:
     await until(lambda: rig.uplinks.pending == 1 and len(rig.platform.uplinks) == 1)
     behind = asyncio.ensure_future(_send(rig.hass, entry_id, data="behind it"))
     await until(lambda: rig.uplinks.pending == 2)
-    assert await rig.hass.config_entries.async_unload(entry_id)
+    return on_its_way, behind
+
+
+async def test_unloading_tells_sent_from_not_sent(rig: Rig) -> None:
+    on_its_way, behind = await _one_on_its_way_one_behind(rig)
+    assert await rig.hass.config_entries.async_unload(rig.entry.entry_id)
     with pytest.raises(HomeAssistantError) as caught:
         await on_its_way
     assert caught.value.translation_key == "send_outcome_unknown"  # it did reach the platform
@@ -202,14 +209,7 @@ async def test_unloading_tells_sent_from_not_sent(rig: Rig) -> None:
 async def test_stopping_home_assistant_tells_sent_from_not_sent(rig: Rig) -> None:
     # Home Assistant cancels background tasks (the send queue's worker among them)
     # before the integration hears that it stops: the calls still get their outcome.
-    rig.platform.con_policy = "ignore"
-    entry_id = rig.entry.entry_id
-    on_its_way = asyncio.ensure_future(
-        _send(rig.hass, entry_id, data="on its way", confirmable=True)
-    )
-    await until(lambda: rig.uplinks.pending == 1 and len(rig.platform.uplinks) == 1)
-    behind = asyncio.ensure_future(_send(rig.hass, entry_id, data="behind it"))
-    await until(lambda: rig.uplinks.pending == 2)
+    on_its_way, behind = await _one_on_its_way_one_behind(rig)
     await rig.hass.async_stop()
     with pytest.raises(HomeAssistantError) as caught:
         await on_its_way

@@ -400,13 +400,18 @@ async def test_diagnostics_list_reports_without_their_bytes(rig: Rig) -> None:
 # ----------------------------------------------------------------------- outages
 
 
-@OBSERVED
-async def test_an_unplugged_port_loses_nothing_and_keeps_the_order(rig: Rig) -> None:
+async def _reported_then_unplugged(rig: Rig, **options: Any) -> None:
+    """The entity reported (value 0, delivered), then the port unplugged."""
     set_value(rig.hass, "0")
-    await report(rig, **{CONF_KEEP_HISTORY: True, CONF_CONFIRMABLE: True})
+    await report(rig, **options)
     await arrive(rig.platform, 1)
     await rig.sim.unplug()
     await until(lambda: not rig.session.connected)
+
+
+@OBSERVED
+async def test_an_unplugged_port_loses_nothing_and_keeps_the_order(rig: Rig) -> None:
+    await _reported_then_unplugged(rig, **{CONF_KEEP_HISTORY: True, CONF_CONFIRMABLE: True})
     for value in range(1, 8):
         set_value(rig.hass, str(value))
     # 1 to 7 wait; 0 too if the port went before its acknowledgement reached the host.
@@ -464,11 +469,7 @@ async def test_unloading_lets_a_confirmable_uplink_on_its_way_finish(rig: Rig) -
 
 @OBSERVED
 async def test_without_history_only_the_latest_value_waits(rig: Rig) -> None:
-    set_value(rig.hass, "0")
-    await report(rig)
-    await arrive(rig.platform, 1)
-    await rig.sim.unplug()
-    await until(lambda: not rig.session.connected)
+    await _reported_then_unplugged(rig)
     for value in range(1, 30):
         set_value(rig.hass, str(value))
     await until(lambda: waiting(rig.hass) == 1)
@@ -535,11 +536,7 @@ async def test_a_module_reboot_loses_nothing(rig: Rig) -> None:
 async def test_what_waits_survives_a_restart_of_the_integration(
     rig: Rig, hass_storage: dict[str, Any]
 ) -> None:
-    set_value(rig.hass, "0")
-    await report(rig, **{CONF_KEEP_HISTORY: True})
-    await arrive(rig.platform, 1)
-    await rig.sim.unplug()
-    await until(lambda: not rig.session.connected)
+    await _reported_then_unplugged(rig, **{CONF_KEEP_HISTORY: True})
     for value in range(1, 4):
         set_value(rig.hass, str(value))
     await until(lambda: waiting(rig.hass) == 3)
@@ -675,11 +672,7 @@ async def test_the_outbox_sensors_belong_to_the_module(rig: Rig) -> None:
 
 @OBSERVED
 async def test_the_current_value_waiting_across_a_restart_is_sent_once(rig: Rig) -> None:
-    set_value(rig.hass, "0")
-    await report(rig, **{CONF_KEEP_HISTORY: True, CONF_CONFIRMABLE: True})
-    await arrive(rig.platform, 1)
-    await rig.sim.unplug()
-    await until(lambda: not rig.session.connected)
+    await _reported_then_unplugged(rig, **{CONF_KEEP_HISTORY: True, CONF_CONFIRMABLE: True})
     for value in range(1, 4):
         set_value(rig.hass, str(value))
     await until(lambda: waiting(rig.hass) == 3)
