@@ -322,6 +322,31 @@ async def test_decoded_sensors_share_one_frame(rig: Rig, hass: HomeAssistant) ->
     assert decoded_entry.device_id == raw_entry.device_id
 
 
+async def test_one_payload_is_one_cause_for_every_entity_it_changes(
+    rig: Rig, hass: HomeAssistant
+) -> None:
+    """Raw sensor, decoded sensor and event of one payload share one context; the next has its own.
+
+    The logbook and automations read a shared context as one cause, and Home Assistant
+    ties each context to the first event it caused: one per payload, not one per state.
+    """
+    decoded = await _add_decoded(hass, rig.entry.entry_id, _sensor_data("Level", HUMIDITY))
+    contexts: list[set[str]] = []
+    for payload in (bytes.fromhex("000001F4"), bytes.fromhex("000001F5")):
+        await _written(rig, payload)
+        await until(lambda: _state(hass, "sensor", decoded).state != STATE_UNKNOWN)
+        states = [
+            _state(hass, "sensor", RAW_DOWNLINK),
+            _state(hass, "sensor", decoded),
+            _state(hass, "event", EVENT),
+        ]
+        assert states[0].attributes["hex"] == payload.hex().upper()
+        assert states[2].attributes["hex"] == payload.hex().upper()
+        contexts.append({state.context.id for state in states})
+    assert [len(ids) for ids in contexts] == [1, 1]
+    assert contexts[0] != contexts[1]
+
+
 async def test_text_decoded_sensor(rig: Rig, hass: HomeAssistant) -> None:
     command = await _add_decoded(
         hass, rig.entry.entry_id, _sensor_data("Command", "{{ value | lower }} ({{ value_hex }})")

@@ -21,7 +21,7 @@ import dataclasses
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 
@@ -326,7 +326,7 @@ class Bc26Coordinator(SessionState):
                 self._buffer.announced(path)
                 self._wake.set()
             case DataReceived(path=path, data=bytes() as data):
-                self.resources.deliver(Payload(path, data, dt_util.utcnow()))
+                self.resources.deliver(Payload(path, data, dt_util.utcnow(), Context()))
             case ModemRebooted():
                 self.async_register_afresh(self.generation, Recovery.MODULE_RESTARTED)
                 self._wake.set()  # also cuts short a wait before the next registration attempt

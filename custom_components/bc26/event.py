@@ -6,7 +6,7 @@ import asyncio
 from collections import deque
 
 from homeassistant.components.event import EventEntity
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
@@ -90,6 +90,8 @@ class DownlinkEvent(Bc26Entity, EventEntity):
             attributes = event_attributes(payload.path, payload.data)
             attributes["sequence"] = self._sequence
             self._trigger_event(EVENT_DATA_RECEIVED, attributes)
+            if isinstance(payload.cause, Context):
+                self.async_set_context(payload.cause)
             self.async_write_ha_state()
         if self._dropped:
             LOGGER.warning("%s: %d payloads had no event", self.entity_id, self._dropped)

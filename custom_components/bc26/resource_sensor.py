@@ -43,7 +43,7 @@ from homeassistant.const import (
     CONF_VALUE_TEMPLATE,
     Platform,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.exceptions import TemplateError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
@@ -162,10 +162,12 @@ class RawResourceSensor(Bc26Entity, SensorEntity, RestoreEntity):
         self._show_last()
 
     @callback
-    def show(self) -> None:
+    def show(self, cause: object = None) -> None:
         """A new payload for this path."""
         if self.hass is not None:
             self._show_last()
+            if isinstance(cause, Context):
+                self.async_set_context(cause)
             self.async_write_ha_state()
 
     def _show_last(self) -> None:
@@ -204,7 +206,7 @@ class RawSensors:
     def on_payload(self, payload: Payload) -> None:
         """Route a payload to the sensor of its path, creating one for a new path."""
         if (sensor := self._sensors.get(payload.path)) is not None:
-            sensor.show()
+            sensor.show(payload.cause)
         else:
             self._add([self._sensor(payload.path)])
 
@@ -281,6 +283,8 @@ class DecodedResourceSensor(Bc26Entity, RestoreSensor):
     def show(self, payload: Payload) -> None:
         """Decode a payload of this sensor's path."""
         self.decode(payload)
+        if isinstance(payload.cause, Context):
+            self.async_set_context(payload.cause)
         self.async_write_ha_state()
 
     @callback

@@ -143,6 +143,9 @@ class Payload:
     path: ResourcePath
     data: bytes
     received_at: datetime
+    # Why the entities showing it change: Home Assistant's Context, opaque here. One for
+    # all of them, so their state changes read as one cause (and form no extra cycles).
+    cause: object = None
 
 
 type PayloadListener = Callable[[Payload], None]
