@@ -218,6 +218,41 @@ async def test_an_announcer_gone_before_its_turn_hears_nothing(rig: Rig) -> None
     assert heard == ["sensor", "sensor"]
 
 
+async def test_a_disabled_event_entity_writes_nothing_and_sensors_still_update(
+    rig: Rig, hass: HomeAssistant
+) -> None:
+    """A user who needs no events disables the entity: payloads then cost the sensors only."""
+    await _written(rig, b"before")
+    event_id = _entity_id(hass, "event", EVENT)
+    raw_id = _state(hass, "sensor", RAW_DOWNLINK).entity_id
+    assert event_id is not None
+    er.async_get(hass).async_update_entity(event_id, disabled_by=er.RegistryEntryDisabler.USER)
+    assert await hass.config_entries.async_reload(rig.entry.entry_id)
+    await rig.ready()
+    writes: list[tuple[str, str]] = []
+
+    @callback  # inside the state write
+    def record(event: Any) -> None:
+        if event.data["new_state"] is not None:
+            writes.append((event.data["entity_id"], event.data["new_state"].state))
+
+    unsubscribe = hass.bus.async_listen("state_changed", record)
+    for payload in (b"one", b"two", b"three"):
+        await rig.write(payload)
+        await until(lambda p=payload: _state(hass, "sensor", RAW_DOWNLINK).state == p.decode())
+    await hass.async_block_till_done()
+    unsubscribe()
+    assert hass.states.get(event_id) is None
+    assert [state for entity_id, state in writes if entity_id == raw_id] == ["one", "two", "three"]
+    assert not [entity_id for entity_id, _ in writes if entity_id.startswith("event.")]
+
+    er.async_get(hass).async_update_entity(event_id, disabled_by=None)
+    assert await hass.config_entries.async_reload(rig.entry.entry_id)
+    await rig.ready()
+    await _written(rig, b"after")
+    assert _state(hass, "event", EVENT).attributes["text"] == "after"
+
+
 async def test_raw_sensors_come_back_after_a_restart(rig: Rig, hass: HomeAssistant) -> None:
     await _written(rig, b"before restart")
     await _written(rig, b"\x01\x02", RAW_UPLINK)
