@@ -382,6 +382,30 @@ async def test_one_payload_is_one_cause_for_every_entity_it_changes(
     assert contexts[0] != contexts[1]
 
 
+async def test_events_queued_behind_a_burst_keep_their_payloads_context(
+    rig: Rig, hass: HomeAssistant
+) -> None:
+    """Three payloads in one read: one event a millisecond, each with its payload's context."""
+    await _written(rig, b"first")  # the raw sensor exists from now on
+    raw_id = _state(hass, "sensor", RAW_DOWNLINK).entity_id
+    event_id = _state(hass, "event", EVENT).entity_id
+    seen: dict[str, dict[str, str]] = {raw_id: {}, event_id: {}}
+
+    @callback  # inside the state write
+    def record(event: Any) -> None:
+        new_state = event.data["new_state"]
+        if event.data["entity_id"] in seen and new_state is not None:
+            seen[event.data["entity_id"]][new_state.attributes["hex"]] = new_state.context.id
+
+    unsubscribe = hass.bus.async_listen("state_changed", record)
+    burst = (b"\r\n+QLWDATARECV: 19,1,0,1,%s\r\n" % h for h in (b"41", b"42", b"43"))
+    rig.sim.inject(b"".join(burst))  # one write on the pty: one read
+    await until(lambda: len(seen[event_id]) == 3)
+    unsubscribe()
+    assert seen[event_id] == seen[raw_id]
+    assert len(set(seen[raw_id].values())) == 3
+
+
 async def test_text_decoded_sensor(rig: Rig, hass: HomeAssistant) -> None:
     command = await _add_decoded(
         hass, rig.entry.entry_id, _sensor_data("Command", "{{ value | lower }} ({{ value_hex }})")

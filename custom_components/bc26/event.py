@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+import dataclasses
 
 from homeassistant.components.event import EventEntity
 from homeassistant.core import Context, HomeAssistant, callback
@@ -29,6 +30,20 @@ async def async_setup_entry(
 ) -> None:
     """One event entity per module."""
     async_add_entities([DownlinkEvent(entry.runtime_data)])
+
+
+def _detached(payload: Payload) -> Payload:
+    """The payload with a copy of its context that does not hold the event that began it.
+
+    Home Assistant ties a context to the first event it caused (the raw sensor's state
+    change, which holds two states); an event queued behind a burst keeps the copy, as
+    Home Assistant's own expired states do, so a full queue holds payloads, not states.
+    """
+    cause = payload.cause
+    if not isinstance(cause, Context):
+        return payload
+    copy = Context(user_id=cause.user_id, parent_id=cause.parent_id, id=cause.id)
+    return dataclasses.replace(payload, cause=copy)
 
 
 class DownlinkEvent(Bc26Entity, EventEntity):
@@ -71,6 +86,8 @@ class DownlinkEvent(Bc26Entity, EventEntity):
                 LOGGER.warning("%s: payloads arrive faster than events can fire", self.entity_id)
             self._dropped += 1
             return
+        if self._backlog or self._timer is not None:
+            payload = _detached(payload)
         self._backlog.append(payload)
         if self._timer is None:
             self._fire()
