@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from array import array
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import contextlib
 from dataclasses import dataclass, field
 import gc
 import os
@@ -126,6 +128,7 @@ class GcClock:
         self._started = 0
         self.explicit = False  # a gc.collect() of the benchmark's own: not a pause to report
         self.explicit_ns = 0
+        self.log: array[int] | None = None  # every start while set (`logging`)
         gc.callbacks.append(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -134,6 +137,8 @@ class GcClock:
             self._started = now
             self.starts[self._next_start] = now
             self._next_start = (self._next_start + 1) % len(self.starts)
+            if self.log is not None:
+                self.log.append(now)
             return
         took = now - self._started
         self.total_ns += took
@@ -149,6 +154,15 @@ class GcClock:
     def started_between(self, first_ns: int, last_ns: int) -> bool:
         """Whether a collection started in [first_ns, last_ns] (a recent window)."""
         return any(first_ns <= start <= last_ns for start in self.starts)
+
+    @contextlib.contextmanager
+    def logging(self) -> Iterator[array[int]]:
+        """Within: the start of every collection (ns, ascending), in the array it yields."""
+        self.log = log = array("q")
+        try:
+            yield log
+        finally:
+            self.log = None
 
     def collect(self) -> None:
         """A full collection now, left out of the longest pause."""

@@ -79,7 +79,7 @@ class Sizes:
     platform_scale: float  # the platform's delays (registration 2 s ...) times this
 
 
-FULL = Sizes(10.0, 120.0, 20, 5, (1000, 200, 60), 20.0, (0, 1, 10), 3, 1.0)
+FULL = Sizes(10.0, 120.0, 20, 5, (1000, 200, 300), 20.0, (0, 1, 10), 3, 1.0)
 QUICK = Sizes(1.0, 3.0, 3, 1, (100, 20, 4), 3.0, (0, 10), 1, 0.1)
 
 
@@ -126,17 +126,19 @@ def _next_counter() -> int:
 class Arrivals:
     """Expected states per entity, each with the moment its line was complete; stamps them.
 
-    The stamps are kept in arrays (8 bytes a figure, not a Python object each), so that
-    the flood's peak memory shows Home Assistant's and the integration's, not these.
+    The stamps are kept in arrays (8 bytes a figure, not a Python object each) of the
+    flood's size, allocated before it starts, so that the flood's peak memory shows
+    Home Assistant's and the integration's, not these (growing arrays as the states
+    came took about 1 MiB at ten modules).
     """
 
-    def __init__(self, hass: HomeAssistant) -> None:
+    def __init__(self, hass: HomeAssistant, capacity: int) -> None:
         self.expected: dict[str, dict[str, float]] = {}
-        self.samples = array("d")  # ns from the due moment to the state
         self.entities: dict[str, int] = {}
-        self.which = array("H")  # per state: its entity's number in `entities`
-        self.due = array("d")  # per state: when its line's last byte was due, ns
-        self.stamped = array("q")  # per state: when it was written, ns
+        self._samples = array("d", bytes(8 * capacity))  # ns from the due moment to the state
+        self._which = array("H", bytes(2 * capacity))  # its entity's number in `entities`
+        self._due = array("d", bytes(8 * capacity))  # when its line's last byte was due, ns
+        self._stamped = array("q", bytes(8 * capacity))  # when it was written, ns
         self.arrived = 0
         self.progress = asyncio.Event()
         self._remove = hass.bus.async_listen(EVENT_STATE_CHANGED, self._on_change)
@@ -159,34 +161,49 @@ class Arrivals:
         if table is None or new_state is None:
             return
         due = table.pop(new_state.state, None)
-        if due is None:
+        if due is None or self.arrived == len(self._samples):
             return
-        self.samples.append(now - due)
-        self.which.append(self.entities[entity_id])
-        self.due.append(due)
-        self.stamped.append(now)
+        index = self.arrived
+        self._samples[index] = now - due
+        self._which[index] = self.entities[entity_id]
+        self._due[index] = due
+        self._stamped[index] = now
         self.arrived += 1
         self.progress.set()
 
-    def from_writes(self, lines: dict[str, PacedLine]) -> list[float]:
+    @property
+    def samples(self) -> array[float]:
+        """Per state so far: ns from its line's due moment to the state."""
+        return self._samples[: self.arrived]
+
+    def from_writes(
+        self, lines: dict[str, PacedLine], collections: Sequence[int]
+    ) -> tuple[array[float], array[float]]:
         """Each state's delay from the moment the line's thread actually wrote its last byte.
 
         That thread needs the interpreter lock to write, so it may write late while the
         event loop runs (a real UART does not wait for Python); the host's own latency
         runs from the write. A URC written together with later ones has the later one's
-        write.
+        write. Second: the same for the states no garbage collection (their starts,
+        ascending, in `collections`) fell between write and state.
         """
         writes: dict[int, tuple[list[float], list[int]]] = {}
         for entity_id, line in lines.items():
             record = sorted(line.lateness)
             writes[self.entities[entity_id]] = ([d for d, _ in record], [w for _, w in record])
-        samples: list[float] = []
-        for which, due, now in zip(self.which, self.due, self.stamped, strict=True):
+        samples, without_gc = array("d"), array("d")
+        count = self.arrived
+        stamps = zip(self._which[:count], self._due[:count], self._stamped[:count], strict=True)
+        for which, due, now in stamps:
             dues, wrote = writes[which]
             index = bisect.bisect_left(dues, due)
             if index < len(dues):
                 samples.append(now - wrote[index])
-        return samples
+                if bisect.bisect_right(collections, now) == bisect.bisect_left(
+                    collections, wrote[index]
+                ):
+                    without_gc.append(now - wrote[index])
+        return samples, without_gc
 
 
 def _thread_cpu_s(simulators: list[Bc26Simulator]) -> float:
@@ -219,6 +236,8 @@ class Flood:
     # Arrays, not lists: kept from one module count to the next, as little memory as may be.
     samples: array[float] = field(default_factory=lambda: array("d"))  # from the due moment
     host: array[float] = field(default_factory=lambda: array("d"))  # from the actual write
+    host_without_gc: array[float] = field(default_factory=lambda: array("d"))  # of those
+    rss_before: int = 0  # right before the flood, its record allocated
     rss_peak: int = 0
 
     @property
@@ -249,11 +268,37 @@ async def flood(
     simulators = site.simulators
     GC.collect()
     result.idle_cpu = await _idle_cpu(simulators, min(2.0, seconds / 2))
-    arrivals = Arrivals(site.hass)
+    arrivals = Arrivals(site.hass, per_line * len(targets))
+    result.rss_before = rss_bytes()
     start_cpu, start_lines = time.process_time(), _thread_cpu_s(simulators)
     start = time.perf_counter()
+    with GC.logging() as gc_starts:
+        try:
+            await _feed(targets, arrivals, result, per_line, seconds)
+        finally:
+            arrivals.close()
+    result.seconds = time.perf_counter() - start
+    lines_cpu = _thread_cpu_s(simulators) - start_lines
+    process_cpu = time.process_time() - start_cpu - lines_cpu
+    result.cpu_seconds = process_cpu - result.idle_cpu * result.seconds
+    result.samples = arrivals.samples
+    lines = {entity_id: simulator.line for simulator, entity_id, _ in targets}
+    result.host, result.host_without_gc = arrivals.from_writes(
+        {e: ln for e, ln in lines.items() if ln}, gc_starts
+    )
+    return result
+
+
+async def _feed(
+    targets: list[tuple[Bc26Simulator, str, Callable[[bytes], str]]],
+    arrivals: Arrivals,
+    result: Flood,
+    per_line: int,
+    seconds: float,
+) -> None:
+    """Keep LEAD seconds of URCs queued on each line until every state came (or time ran out)."""
     queued = dict.fromkeys(range(len(targets)), 0)
-    next_rss = start
+    next_rss = time.perf_counter()
     try:
         async with asyncio.timeout(seconds + WAIT):
             while arrivals.arrived < per_line * len(targets):
@@ -273,16 +318,6 @@ async def flood(
                 await asyncio.sleep(LEAD / 2)
     except TimeoutError:
         pass
-    finally:
-        arrivals.close()
-    result.seconds = time.perf_counter() - start
-    lines_cpu = _thread_cpu_s(simulators) - start_lines
-    process_cpu = time.process_time() - start_cpu - lines_cpu
-    result.cpu_seconds = process_cpu - result.idle_cpu * result.seconds
-    result.samples = arrivals.samples
-    lines = {entity_id: simulator.line for simulator, entity_id, _ in targets}
-    result.host = array("d", arrivals.from_writes({e: ln for e, ln in lines.items() if ln}))
-    return result
 
 
 async def _idle_cpu(simulators: list[Bc26Simulator], seconds: float) -> float:
@@ -303,21 +338,27 @@ class ModulesResult:
     history: int = 0  # bytes of one virtual module's lateness record (the simulator's)
 
 
-async def add_modules(site: Site, total: int) -> list[SiteModule]:
-    """Direct-push modules through the config flow until `total`; registered, raw sensors up."""
+async def add_modules(site: Site, total: int, events: bool = True) -> list[SiteModule]:
+    """Direct-push modules through the config flow until `total`; registered, raw sensors up.
+
+    Without `events`, each new module's Data received entity is disabled (as a user does
+    in its settings) and its entry reloaded.
+    """
     new = [await site.add_module() for _ in range(total - len(site.modules))]
     await site.wait_registered(new)
+    if not events:
+        await site.disable_events(new)
     for module in new:
         await site.raw_sensor(module, urc(_next_counter()))
     return new
 
 
-async def measure_modules(site: Site, sizes: Sizes) -> ModulesResult:
-    """1, 4 and 10 modules flooding at once, then as many serial sensors."""
+async def measure_modules(site: Site, sizes: Sizes, events: bool = True) -> ModulesResult:
+    """1, 4 and 10 modules flooding at once, then as many serial sensors; ten again (memory)."""
     result = ModulesResult()
     for count in COUNTS:
         _progress(f"modules: {count} module(s) through the config flow")
-        await add_modules(site, count)
+        await add_modules(site, count, events)
         await asyncio.sleep(0.2 + site.platform_scale)  # the polls after registration are over
         GC.collect()
         result.rss[count] = rss_bytes()
@@ -336,6 +377,13 @@ async def measure_modules(site: Site, sizes: Sizes) -> ModulesResult:
             [(site.feeds[n], serial_entity(n), serial_state) for n in range(count)],
             sizes.flood_seconds,
         )
+    _progress(f"modules: {count} module(s) again, for the memory of a second flood")
+    result.floods[("bc26 again", count)] = await flood(
+        site,
+        "bc26",
+        [(m.simulator, m.raw_entity, raw_state) for m in modules],
+        sizes.flood_seconds,
+    )
     return result
 
 
@@ -360,28 +408,47 @@ def modules_rows(result: ModulesResult) -> list[Row]:
                 f"{_ms(theirs.host, 0.5):.3f} / p99 {serial_p99:.3f} ms "
                 f"(x{serial_p99 / _ms(one_serial.host, 0.99):.2f}); from the last byte's due "
                 f"moment (the line thread's lateness in): p99 {_ms(ours.samples, 0.99):.3f} / "
-                f"{_ms(theirs.samples, 0.99):.3f} ms; RSS "
+                f"{_ms(theirs.samples, 0.99):.3f} ms; p99 of the states no garbage "
+                f"collection fell into: bc26 {_ms(ours.host_without_gc, 0.99):.3f} "
+                f"({_gc_share(ours)}), serial sensor {_ms(theirs.host_without_gc, 0.99):.3f} ms "
+                f"({_gc_share(theirs)}); RSS "
                 f"{result.rss[count] / MIB:.0f} MiB (x{result.rss[count] / result.rss[1]:.2f})"
                 f"{lost}",
                 f"CPU/URC x<= 1.1 of 1 module; p99 <= serial p99 ({serial_p99:.3f})",
                 _yes(cpu_ratio <= 1.1 and p99 <= serial_p99 and not ours.lost),
             )
         )
+    rows.append(_memory_row(result))
+    return rows
+
+
+def _gc_share(flood: Flood) -> str:
+    """How many of a flood's states a garbage collection fell into."""
+    share = 1 - len(flood.host_without_gc) / max(1, len(flood.host))
+    return f"{share:.1%} had one"
+
+
+def _memory_row(result: ModulesResult) -> Row:
+    """Per extra module, and the peak of the floods over the level right before each."""
     first, last = COUNTS[0], COUNTS[-1]
     per_module = (result.rss[last] - result.rss[first]) / (last - first)
-    growth = max(result.floods[("bc26", last)].rss_peak - result.rss[last], 0)
-    rows.append(
-        (
-            "6. memory per extra module",
-            f"{per_module / MIB:.2f} MiB ({first} -> {last} modules: "
-            f"{result.rss[first] / MIB:.0f} -> {result.rss[last] / MIB:.0f} MiB), of which "
-            f"the virtual module's line record {result.history / MIB:.2f} MiB; "
-            f"peak during the {last}-module flood +{growth / MIB:.1f} MiB",
-            "<= 1 MiB per module besides the simulator's record; flood peak <= 2 MiB",
-            _yes(per_module - result.history <= MIB and growth <= 2 * MIB),
-        )
+    peaks = {
+        lane: max(flood.rss_peak - flood.rss_before, 0) / MIB
+        for (lane, count), flood in result.floods.items()
+        if count == last
+    }
+    again = f", bc26 again {peaks['bc26 again']:.1f}" if "bc26 again" in peaks else ""
+    return (
+        "6. memory per extra module",
+        f"{per_module / MIB:.2f} MiB ({first} -> {last} modules: "
+        f"{result.rss[first] / MIB:.0f} -> {result.rss[last] / MIB:.0f} MiB), of which "
+        f"the virtual module's line record {result.history / MIB:.2f} MiB; "
+        f"peak during the {last}-module floods, over the level before each: bc26 (the "
+        f"first) +{peaks['bc26']:.1f} MiB, serial sensors (after it) "
+        f"+{peaks['serial']:.1f}{again}",
+        "<= 1 MiB per module besides the simulator's record; first flood's peak <= 2 MiB",
+        _yes(per_module - result.history <= MIB and peaks["bc26"] <= 2),
     )
-    return rows
 
 
 # ---------------------------------------------------------------------- 2. idle cost
@@ -820,7 +887,7 @@ def _progress(text: str) -> None:
     print(f"... {text}", file=sys.stderr, flush=True)
 
 
-async def run_site(selected: set[str], sizes: Sizes) -> list[Row]:
+async def run_site(selected: set[str], sizes: Sizes, events: bool = True) -> list[Row]:
     """Bring a site up and run the selected parts; the rows of the table."""
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bc26-site-") as directory:
@@ -828,21 +895,21 @@ async def run_site(selected: set[str], sizes: Sizes) -> list[Row]:
         workdir = Path(directory)
         try:
             async with site(workdir, platform_scale=sizes.platform_scale) as here:
-                rows += await _parts(here, selected, sizes)
+                rows += await _parts(here, selected, sizes, events)
         except BaseException:
             await print_log_tail(workdir / "home-assistant.log")
             raise
     return rows
 
 
-async def _parts(here: Site, selected: set[str], sizes: Sizes) -> list[Row]:
+async def _parts(here: Site, selected: set[str], sizes: Sizes, events: bool) -> list[Row]:
     rows: list[Row] = []
     idle = Idle()
     if "idle" in selected:
         _progress(f"idle: {sizes.idle_seconds:.0f} s without any module")
         idle.baseline = await idle_window(sizes.idle_seconds)
     if "modules" in selected:
-        rows += modules_rows(await measure_modules(here, sizes))
+        rows += modules_rows(await measure_modules(here, sizes, events))
     else:
         wanted = MAX_MODULES if "idle" in selected or "startup" in selected else 1
         _progress(f"adding {wanted} module(s) through the config flow")
@@ -874,11 +941,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a few seconds per part")
     parser.add_argument("--only", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
     parser.add_argument("--json", action="store_true", help="rows as JSON, for python -m bench")
+    parser.add_argument(
+        "--without-events",
+        action="store_true",
+        help="row 6 with every module's Data received entity disabled",
+    )
     args = parser.parse_args(argv)
     selected = {name.strip() for name in args.only.split(",") if name.strip()}
     if unknown := selected - set(PARTS):
         parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
-    rows = asyncio.run(run_site(selected, QUICK if args.quick else FULL))
+    sizes = QUICK if args.quick else FULL
+    rows = asyncio.run(run_site(selected, sizes, events=not args.without_events))
     if args.json:
         print(json.dumps(rows))
         return

@@ -25,6 +25,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 
 from bc26sim import Bc26Simulator, ScriptedNetwork
 from bc26sim.hass_process import Login
@@ -253,6 +254,17 @@ class Site:
             self.hass_stopped = True
             self.states.close()
             await self.api.stop()
+
+    async def disable_events(self, modules: list[SiteModule]) -> None:
+        """Disable each module's Data received entity, reload its entry, wait for registration."""
+        registry = er.async_get(self.hass)
+        for module in modules:
+            registry.async_update_entity(
+                module.event_entity, disabled_by=er.RegistryEntryDisabler.USER
+            )
+            if not await self.hass.config_entries.async_reload(module.entry_id):
+                raise RuntimeError(f"the entry of {module.imei} did not load again")
+        await self.wait_registered(modules)
 
     async def wait_registered(self, modules: list[SiteModule]) -> None:
         """Until each module is registered and its uplink observed."""
