@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.core import callback
+from homeassistant.core import Context, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 
@@ -33,6 +33,13 @@ class Bc26Entity(Entity):
         """Follow the session's state."""
         await super().async_added_to_hass()
         self.async_on_remove(self.session.async_add_listener(self._handle_coordinator_update))
+
+    @callback
+    def async_write_caused_by(self, cause: object) -> None:
+        """Write the state with `cause` (a payload's Context) as its context, if it is one."""
+        if isinstance(cause, Context):
+            self.async_set_context(cause)
+        self.async_write_ha_state()
 
     @callback
     def _handle_coordinator_update(self) -> None:

@@ -107,9 +107,7 @@ class DownlinkEvent(Bc26Entity, EventEntity):
             attributes = event_attributes(payload.path, payload.data)
             attributes["sequence"] = self._sequence
             self._trigger_event(EVENT_DATA_RECEIVED, attributes)
-            if isinstance(payload.cause, Context):
-                self.async_set_context(payload.cause)
-            self.async_write_ha_state()
+            self.async_write_caused_by(payload.cause)
         if self._dropped:
             LOGGER.warning("%s: %d payloads had no event", self.entity_id, self._dropped)
             self._dropped = 0

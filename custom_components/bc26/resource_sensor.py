@@ -43,7 +43,7 @@ from homeassistant.const import (
     CONF_VALUE_TEMPLATE,
     Platform,
 )
-from homeassistant.core import Context, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import TemplateError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
@@ -166,9 +166,7 @@ class RawResourceSensor(Bc26Entity, SensorEntity, RestoreEntity):
         """A new payload for this path."""
         if self.hass is not None:
             self._show_last()
-            if isinstance(cause, Context):
-                self.async_set_context(cause)
-            self.async_write_ha_state()
+            self.async_write_caused_by(cause)
 
     def _show_last(self) -> None:
         last = self.data.resources.last.get(self.path)
@@ -283,9 +281,7 @@ class DecodedResourceSensor(Bc26Entity, RestoreSensor):
     def show(self, payload: Payload) -> None:
         """Decode a payload of this sensor's path."""
         self.decode(payload)
-        if isinstance(payload.cause, Context):
-            self.async_set_context(payload.cause)
-        self.async_write_ha_state()
+        self.async_write_caused_by(payload.cause)
 
     @callback
     def decode(self, payload: Payload) -> None:
