@@ -62,6 +62,7 @@ RSS_EVERY = 0.5  # seconds between memory samples during a flood
 WAIT = 60.0
 
 type Row = tuple[str, str, str, str]  # metric, figure, target, met
+type Target = tuple[Bc26Simulator, str, Callable[[bytes], str]]  # line, entity, its state
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ class Flood:
 async def flood(
     site: Site,
     lane: str,
-    targets: list[tuple[Bc26Simulator, str, Callable[[bytes], str]]],
+    targets: list[Target],
     seconds: float,
 ) -> Flood:
     """Every target's line at full rate for `seconds`: URCs back to back on each wire.
@@ -290,7 +291,7 @@ async def flood(
 
 
 async def _feed(
-    targets: list[tuple[Bc26Simulator, str, Callable[[bytes], str]]],
+    targets: list[Target],
     arrivals: Arrivals,
     result: Flood,
     per_line: int,
@@ -363,27 +364,18 @@ async def measure_modules(site: Site, sizes: Sizes, events: bool = True) -> Modu
         GC.collect()
         result.rss[count] = rss_bytes()
         result.history = history_bytes(site.modules[0].simulator)
-        modules = site.modules[:count]
+        ours: list[Target] = [(m.simulator, m.raw_entity, raw_state) for m in site.modules[:count]]
         _progress(f"modules: {count} module(s) and {count} serial sensor(s) at full line rate")
-        result.floods[("bc26", count)] = await flood(
-            site,
-            "bc26",
-            [(m.simulator, m.raw_entity, raw_state) for m in modules],
-            sizes.flood_seconds,
-        )
+        result.floods[("bc26", count)] = await flood(site, "bc26", ours, sizes.flood_seconds)
         result.floods[("serial", count)] = await flood(
             site,
             "serial",
             [(site.feeds[n], serial_entity(n), serial_state) for n in range(count)],
             sizes.flood_seconds,
         )
-    _progress(f"modules: {count} module(s) again, for the memory of a second flood")
-    result.floods[("bc26 again", count)] = await flood(
-        site,
-        "bc26",
-        [(m.simulator, m.raw_entity, raw_state) for m in modules],
-        sizes.flood_seconds,
-    )
+    last = COUNTS[-1]
+    _progress(f"modules: {last} module(s) again, for the memory of a second flood")
+    result.floods[("bc26 again", last)] = await flood(site, "bc26", ours, sizes.flood_seconds)
     return result
 
 
