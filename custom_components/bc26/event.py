@@ -32,18 +32,33 @@ async def async_setup_entry(
     async_add_entities([DownlinkEvent(entry.runtime_data)])
 
 
-def _detached(payload: Payload) -> Payload:
-    """The payload with a copy of its context that does not hold the event that began it.
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A payload queued behind a burst, with its context's identity instead of the context.
 
-    Home Assistant ties a context to the first event it caused (the raw sensor's state
-    change, which holds two states); an event queued behind a burst keeps the copy, as
-    Home Assistant's own expired states do, so a full queue holds payloads, not states.
+    Home Assistant ties a context to the first event it causes (the raw sensor's state
+    change, which holds two states), so the queue must not hold the context itself. Nor a
+    copy made now: a second in the queue makes it old to the garbage collector, and the
+    state written with it later would be freed only by a full collection.
     """
-    cause = payload.cause
-    if not isinstance(cause, Context):
-        return payload
-    copy = Context(user_id=cause.user_id, parent_id=cause.parent_id, id=cause.id)
-    return dataclasses.replace(payload, cause=copy)
+
+    payload: Payload
+    cause: tuple[str | None, str | None, str] | None  # user_id, parent_id, id
+
+    @classmethod
+    def of(cls, payload: Payload) -> _Waiting:
+        """The payload, waiting without its context."""
+        cause = payload.cause
+        if not isinstance(cause, Context):
+            return cls(payload, None)
+        waiting = dataclasses.replace(payload, cause=None)
+        return cls(waiting, (cause.user_id, cause.parent_id, cause.id))
+
+    def fired(self) -> Payload:
+        """The payload with a new context of the same identity, as its event fires."""
+        if self.cause is None:
+            return self.payload
+        return dataclasses.replace(self.payload, cause=Context(*self.cause))
 
 
 class DownlinkEvent(Bc26Entity, EventEntity):
@@ -63,7 +78,7 @@ class DownlinkEvent(Bc26Entity, EventEntity):
         self._attr_event_types = [EVENT_DATA_RECEIVED]
         self._attr_unique_id = f"{data.session.config_entry.unique_id}-downlink"
         self._sequence = 0
-        self._backlog: deque[Payload] = deque()
+        self._backlog: deque[Payload | _Waiting] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._dropped = 0  # in the current flood
 
@@ -86,9 +101,8 @@ class DownlinkEvent(Bc26Entity, EventEntity):
                 LOGGER.warning("%s: payloads arrive faster than events can fire", self.entity_id)
             self._dropped += 1
             return
-        if self._backlog or self._timer is not None:
-            payload = _detached(payload)
-        self._backlog.append(payload)
+        waits = bool(self._backlog) or self._timer is not None
+        self._backlog.append(_Waiting.of(payload) if waits else payload)
         if self._timer is None:
             self._fire()
 
@@ -102,7 +116,8 @@ class DownlinkEvent(Bc26Entity, EventEntity):
                 wait = (1000 - now.microsecond % 1000) / 1_000_000
                 self._timer = self.hass.loop.call_later(wait, self._fire)
                 return
-            payload = self._backlog.popleft()
+            entry = self._backlog.popleft()
+            payload = entry.fired() if isinstance(entry, _Waiting) else entry
             self._sequence += 1
             attributes = event_attributes(payload.path, payload.data)
             attributes["sequence"] = self._sequence
