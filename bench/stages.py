@@ -1,0 +1,181 @@
+"""Where single-module samples spend their time, traced without allocating.
+
+Runs the latency comparison of `python -m bench` (row 1) with a timestamp taken at the
+entry of each stage of a payload's way, and splits every 4-byte sample that no garbage
+collection fell into:
+
+- bc26: the simulator's write -> the channel's read (`AtChannel.data_received`) ->
+  the payload handed to the entities (`Resources.deliver`) -> the raw sensor's update
+  (`RawResourceSensor.show`) -> the state.
+- the core serial sensor: the write -> the stream's read (`data_received` of asyncio's
+  `StreamReaderProtocol`) -> the state (its reading task's `readline` returns in a
+  later loop iteration).
+
+`python -m bench.tail` splits samples by event-loop callback, but its records (a tuple
+per callback) allocate, and so put collections into the samples it should explain.
+Here each stamp is an integer written into a preallocated array: nothing the garbage
+collector counts, so the samples keep their collections where they were. Prints each
+stage's p50 / p99 and its mean in the slowest 1 % of samples; asserts nothing.
+
+    python -m bench.stages [--samples 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass
+import itertools
+from pathlib import Path
+import sys
+import tempfile
+import time
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.hass_bench import Latency, measure_latency, rig
+from bench.probes import percentile
+from custom_components.bc26.modem.channel import AtChannel
+from custom_components.bc26.resource_sensor import RawResourceSensor
+from custom_components.bc26.resources import Resources
+
+CAPACITY = 1 << 18  # stamps per stage: each sample adds one (a few for 512-byte reads)
+
+
+class Stamps:
+    """The entry times of one stage, ns, in a preallocated array."""
+
+    def __init__(self) -> None:
+        self.times = array.array("q", bytes(8 * CAPACITY))
+        self.count = 0
+
+    def stamp(self) -> None:
+        """Record now; past the capacity, the last slot is overwritten."""
+        self.times[min(self.count, CAPACITY - 1)] = time.perf_counter_ns()
+        self.count += 1
+
+    def first_after(self, moment: int) -> int | None:
+        """The first stamp at or after `moment`, ns."""
+        end = min(self.count, CAPACITY)
+        index = bisect.bisect_left(self.times, moment, 0, end)
+        return self.times[index] if index < end else None
+
+
+STAGES: dict[str, Stamps] = {
+    name: Stamps() for name in ("bc26 read", "deliver", "show", "serial read")
+}
+_undo: list[Callable[[], None]] = []
+
+
+def _wrap(cls: Any, name: str, stage: Stamps) -> None:
+    """Stamp `stage` at every call of `cls.name` (one positional argument, no tuple)."""
+    original = getattr(cls, name)
+
+    def stamped(self: Any, argument: Any) -> Any:
+        stage.stamp()
+        return original(self, argument)
+
+    setattr(cls, name, stamped)
+    _undo.append(lambda: setattr(cls, name, original))
+
+
+def install() -> None:
+    """Wrap the stages' entry points."""
+    _wrap(AtChannel, "data_received", STAGES["bc26 read"])
+    _wrap(Resources, "deliver", STAGES["deliver"])
+    _wrap(RawResourceSensor, "show", STAGES["show"])
+    _wrap(asyncio.StreamReaderProtocol, "data_received", STAGES["serial read"])
+
+
+def uninstall() -> None:
+    """Put the originals back."""
+    while _undo:
+        _undo.pop()()
+
+
+@dataclass
+class Split:
+    """One sample's stages, ns, in the order of `names`."""
+
+    total: int
+    parts: list[int]
+
+
+def split(write: int, took: int, names: tuple[str, ...]) -> Split | None:
+    """Cut the sample at each stage's first stamp after the cut before; None if one is missing."""
+    end = write + took
+    cuts = [write]
+    for name in names:
+        moment = STAGES[name].first_after(cuts[-1])
+        if moment is None or moment > end:
+            return None
+        cuts.append(moment)
+    cuts.append(end)
+    return Split(took, [later - earlier for earlier, later in itertools.pairwise(cuts)])
+
+
+LANES = {
+    "bc26": (
+        ("bc26 read", "deliver", "show"),
+        ("to read", "parse, dispatch", "to sensor", "state"),
+    ),
+    "serial": (("serial read",), ("to read", "read to state")),
+}
+
+
+def report(result: Latency) -> None:
+    """Each stage's p50 / p99 and its mean in the slowest 1 %, us."""
+    names, labels = LANES[result.lane]
+    clean = set(result.without_gc)
+    splits = [
+        found
+        for write, took in zip(result.writes, result.samples, strict=True)
+        if took in clean and (found := split(write, took, names)) is not None
+    ]
+    if not splits:
+        print(f"\n{result.lane}: no sample could be split")
+        return
+    slowest = sorted(splits, key=lambda one: one.total)[-max(1, len(splits) // 100) :]
+    print(f"\n{result.lane} {result.size} B: {len(splits)} samples without a collection (us)")
+    print("| stage | p50 | p99 | mean of the slowest 1 % |")
+    print("|---|---|---|---|")
+    for index, label in enumerate(["total", *labels]):
+        values = [one.total if index == 0 else one.parts[index - 1] for one in splits]
+        tail = [one.total if index == 0 else one.parts[index - 1] for one in slowest]
+        print(
+            f"| {label} | {percentile(values, 0.5) / 1000:.0f} | "
+            f"{percentile(values, 0.99) / 1000:.0f} | {sum(tail) / len(tail) / 1000:.0f} |"
+        )
+
+
+async def _run(samples: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bc26-stages-") as directory:
+        async with rig(Path(directory)) as bench:
+            await measure_latency(bench, 200)  # warm up
+            install()
+            try:
+                results = await measure_latency(bench, samples)
+            finally:
+                uninstall()
+    for result in results:
+        if result.size == 4:
+            report(result)
+
+
+def main() -> None:
+    """Entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.stages", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--samples", type=int, default=3000, help="4-byte samples per lane")
+    args = parser.parse_args()
+    asyncio.run(_run(args.samples))
+
+
+if __name__ == "__main__":
+    main()
