@@ -15,7 +15,10 @@ collection fell into:
 per callback) allocate, and so put collections into the samples it should explain.
 Here each stamp is an integer written into a preallocated array: nothing the garbage
 collector counts, so the samples keep their collections where they were. Prints each
-stage's p50 / p99 and its mean in the slowest 1 % of samples; asserts nothing.
+stage's p50 / p99 and its mean in the slowest 1 % of samples; asserts nothing. A
+sample is cut at each stage's first stamp after the cut before, so a read of something
+else inside a sample (an answer to a link poll, every 300 s at the defaults) would be
+taken for its read.
 
     python -m bench.stages [--samples 3000]
 """
@@ -141,7 +144,10 @@ def report(result: Latency) -> None:
         print(f"\n{result.lane}: no sample could be split")
         return
     slowest = sorted(splits, key=lambda one: one.total)[-max(1, len(splits) // 100) :]
-    print(f"\n{result.lane} {result.size} B: {len(splits)} samples without a collection (us)")
+    print(
+        f"\n{result.lane} {result.size} B: {len(splits)} of the {len(result.without_gc)} "
+        "samples without a collection could be split (us)"
+    )
     print("| stage | p50 | p99 | mean of the slowest 1 % |")
     print("|---|---|---|---|")
     for index, label in enumerate(["total", *labels]):
