@@ -93,11 +93,18 @@ async def test_paced_both_ways_same_bytes_in_order(sim: Bc26Simulator, at_host: 
 
 async def test_paced_output_in_chunks(sim: Bc26Simulator, at_host: Host) -> None:
     sim.pace(FAST, chunk=8)
-    sim.inject(b"\r\n+QLWDATARECV: 19,1,0,16," + b"0" * 32 + b"\r\n")
+    urc = b"\r\n+QLWDATARECV: 19,1,0,16," + b"0" * 32 + b"\r\n"  # 60 bytes
+    sim.inject(urc)
     assert await at_host.line() == "+QLWDATARECV: 19,1,0,16," + "0" * 32
     line = sim.line
     assert line is not None
-    await until(lambda: len(line.lateness) >= 2)  # 50 bytes: six chunks of 8, then the rest
+    await until(lambda: bool(line.lateness) and line.lateness[-1][0] >= line.busy_until_ns - 1)
+    start = line.last_output.start_ns
+    # Bytes on the line at each write: how many writes depends on how late the line's
+    # thread woke (all 60 bytes are due within 0.6 ms), but each ends on a chunk.
+    ends = [round((due - start) / byte_ns(FAST)) for due, _ in line.lateness if due > start]
+    assert ends[-1] == len(urc)
+    assert all(end % 8 == 0 for end in ends[:-1])
 
 
 async def test_pacing_off_again_delivers_whole_writes(sim: Bc26Simulator, at_host: Host) -> None:
