@@ -5,11 +5,14 @@ entry of each stage of a payload's way, and splits every 4-byte sample that no g
 collection fell into:
 
 - bc26: the simulator's write -> the channel's read (`AtChannel.data_received`) ->
-  the payload handed to the entities (`Resources.deliver`) -> the raw sensor's update
-  (`RawResourceSensor.show`) -> the state.
+  the line parsed (`parse_urc`, after the line is cut and recorded) -> the payload
+  handed to the entities (`Resources.deliver`) -> the raw sensor's update
+  (`RawResourceSensor.show`) -> Home Assistant's state write
+  (`Entity._async_write_ha_state`, after the sensor rendered the payload) -> the state.
 - the core serial sensor: the write -> the stream's read (`data_received` of asyncio's
-  `StreamReaderProtocol`) -> the state (its reading task's `readline` returns in a
-  later loop iteration).
+  `StreamReaderProtocol`) -> its first state write (the empty line; its reading
+  task's `readline` returns in a later loop iteration) -> its second (the line) ->
+  the state.
 
 `python -m bench.tail` splits samples by event-loop callback, but its records (a tuple
 per callback) allocate, and so put collections into the samples it should explain.
@@ -17,8 +20,8 @@ Here each stamp is an integer written into a preallocated array: nothing the gar
 collector counts, so the samples keep their collections where they were. Prints each
 stage's p50 / p99 and its mean in the slowest 1 % of samples; asserts nothing. A
 sample is cut at each stage's first stamp after the cut before, so a read of something
-else inside a sample (an answer to a link poll, every 300 s at the defaults) would be
-taken for its read.
+else inside a sample (an answer to a link poll, every 300 s at the defaults), or another
+entity's state write, would be taken for the sample's own.
 
     python -m bench.stages [--samples 3000]
 """
@@ -41,8 +44,11 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from homeassistant.helpers.entity import Entity
+
 from bench.hass_bench import Latency, measure_latency, rig
 from bench.probes import percentile
+from custom_components.bc26.modem import channel, urc
 from custom_components.bc26.modem.channel import AtChannel
 from custom_components.bc26.resource_sensor import RawResourceSensor
 from custom_components.bc26.resources import Resources
@@ -63,14 +69,15 @@ class Stamps:
         self.count += 1
 
     def first_after(self, moment: int) -> int | None:
-        """The first stamp at or after `moment`, ns."""
+        """The first stamp after `moment`, ns (a stage that comes twice is cut twice)."""
         end = min(self.count, CAPACITY)
-        index = bisect.bisect_left(self.times, moment, 0, end)
+        index = bisect.bisect_right(self.times, moment, 0, end)
         return self.times[index] if index < end else None
 
 
 STAGES: dict[str, Stamps] = {
-    name: Stamps() for name in ("bc26 read", "deliver", "show", "serial read")
+    name: Stamps()
+    for name in ("bc26 read", "parse", "deliver", "show", "state write", "serial read")
 }
 _undo: list[Callable[[], None]] = []
 
@@ -87,11 +94,37 @@ def _wrap(cls: Any, name: str, stage: Stamps) -> None:
     _undo.append(lambda: setattr(cls, name, original))
 
 
+def _wrap_parser(stage: Stamps) -> None:
+    """Stamp `stage` at every call of the channel's `parse_urc` (a module function)."""
+    original = urc.parse_urc
+
+    def stamped(line: str) -> Any:
+        stage.stamp()
+        return original(line)
+
+    setattr(channel, "parse_urc", stamped)  # noqa: B010 - the name the channel calls
+    _undo.append(lambda: setattr(channel, "parse_urc", original))
+
+
+def _wrap_state_write(stage: Stamps) -> None:
+    """Stamp `stage` at every entity's state write (no argument but the entity)."""
+    original = Entity._async_write_ha_state
+
+    def stamped(entity: Entity) -> None:
+        stage.stamp()
+        original(entity)
+
+    setattr(Entity, "_async_write_ha_state", stamped)  # noqa: B010 - private, not in stubs
+    _undo.append(lambda: setattr(Entity, "_async_write_ha_state", original))
+
+
 def install() -> None:
     """Wrap the stages' entry points."""
     _wrap(AtChannel, "data_received", STAGES["bc26 read"])
+    _wrap_parser(STAGES["parse"])
     _wrap(Resources, "deliver", STAGES["deliver"])
     _wrap(RawResourceSensor, "show", STAGES["show"])
+    _wrap_state_write(STAGES["state write"])
     _wrap(asyncio.StreamReaderProtocol, "data_received", STAGES["serial read"])
 
 
@@ -124,10 +157,13 @@ def split(write: int, took: int, names: tuple[str, ...]) -> Split | None:
 
 LANES = {
     "bc26": (
-        ("bc26 read", "deliver", "show"),
-        ("to read", "parse, dispatch", "to sensor", "state"),
+        ("bc26 read", "parse", "deliver", "show", "state write"),
+        ("to read", "cut, record", "parse, dispatch", "to sensor", "render", "state write"),
     ),
-    "serial": (("serial read",), ("to read", "read to state")),
+    "serial": (
+        ("serial read", "state write", "state write"),
+        ("to read", "to 1st write", "1st write, read, JSON", "2nd write"),
+    ),
 }
 
 
