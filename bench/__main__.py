@@ -33,10 +33,12 @@ from bench import hass_bench, scale
 from bench.hass_bench import (
     Flood,
     Latency,
+    Memory,
     Rig,
     Sends,
     flood,
     measure_latency,
+    measure_memory,
     measure_sends,
     rig,
     urc,
@@ -49,7 +51,12 @@ SITE = scale.PARTS  # modules, idle, paced, startup, pending: the site, in a chi
 SHORT_URC_RATE = 1e9 / wire_ns(len(urc(0, 4)))  # short URCs a 115200-baud line carries per s
 ROUNDS = 3  # floods per sensor count; the least disturbed one counts (the machine is shared)
 MIB = 1024 * 1024
-MEMORY_BOUND = 2 * MIB  # allowed growth after warm-up: transcript and queues are far smaller
+# A run keeps nothing: fewer new live blocks than one per this many URCs or sends (a leak of
+# one object each would be ten times more), or than the noise between runs (up to +-1,000
+# here, from Home Assistant's own work), whichever is more; and its RSS levels off.
+BLOCKS_PER = 10
+NOISE_BLOCKS = 2_000
+LEVEL_BOUND = 1 * MIB
 
 
 @dataclass(frozen=True)
@@ -165,18 +172,23 @@ def percentile_wire_ms(sends: Sends) -> float:
     return ordered[len(ordered) // 2] / 1e6 if ordered else 0.0
 
 
-def memory_rows(what: str, samples: list[tuple[int, int]]) -> list[Row]:
-    """RSS growth from the end of warm-up (a fifth of the run) to the end."""
-    total = samples[-1][0]
-    warm = next((s for s in samples if s[0] >= total // 5), samples[0])
-    growth = samples[-1][1] - warm[1]
+def memory_rows(kind: str, memory: Memory) -> list[Row]:
+    """What the heap keeps over each run of `kind` (URCs, sends), and whether RSS levels off."""
+    kept = max(memory.blocks)
+    allowed = max(memory.count // BLOCKS_PER, NOISE_BLOCKS)
+    last = memory.rss[-1]
     return [
         Row(
-            f"4. RSS growth over {what}",
-            f"{growth / MIB:+.1f} MiB after {warm[0]:,} warm-up "
-            f"(RSS {warm[1] / MIB:.0f} -> {samples[-1][1] / MIB:.0f} MiB)",
-            f"bounded (<= {MEMORY_BOUND // MIB} MiB after warm-up)",
-            _yes(growth <= MEMORY_BOUND),
+            f"4. memory over {memory.count:,} {kind}",
+            "RSS "
+            + " / ".join(f"{grown / MIB:+.2f}" for grown in memory.rss)
+            + " MiB over three runs, each after a full collection (the first run's is garbage "
+            "waiting for Python's next one); live blocks kept "
+            + " / ".join(f"{blocks:+,}" for blocks in memory.blocks),
+            f"nothing kept (live blocks <= +{allowed:,} a run: one per {BLOCKS_PER} {kind}, "
+            f"at least {NOISE_BLOCKS:,}); RSS levels off (third run <= "
+            f"{LEVEL_BOUND / MIB:.0f} MiB)",
+            _yes(kept <= allowed and last <= LEVEL_BOUND),
         )
     ]
 
@@ -310,18 +322,18 @@ async def _measure(bench: Rig, selected: set[str], sizes: Sizes) -> list[Row]:
                 floods.append(min(rounds, key=lambda result: result.cpu_seconds))
             rows += throughput_rows(floods)
         if "memory" in selected:
-            _progress(f"memory: {sizes.flood} URCs ({bench.sensors} sensors)")
-            result = await flood(
-                bench, sizes.flood, rss_every=sizes.flood // 20, collect_first=False
+            _progress(f"memory: 3 x {sizes.flood} URCs ({bench.sensors} sensors)")
+            urcs = await measure_memory(
+                lambda count: flood(bench, count, collect_first=False), sizes.flood
             )
-            rows += memory_rows(f"{sizes.flood:,} URCs", result.rss)
-        if "uplink" in selected or "memory" in selected:
+            rows += memory_rows("URCs", urcs)
+        if "uplink" in selected:
             _progress(f"uplink: {sizes.sends} bc26.send NON calls")
-            sends = await measure_sends(bench, sizes.sends, rss_every=sizes.sends // 20)
-            if "uplink" in selected:
-                rows += uplink_rows(sends)
-            if "memory" in selected:
-                rows += memory_rows(f"{sizes.sends:,} sends", sends.rss)
+            rows += uplink_rows(await measure_sends(bench, sizes.sends))
+        if "memory" in selected:
+            _progress(f"memory: 3 x {sizes.sends} bc26.send NON calls")
+            sends = await measure_memory(lambda count: measure_sends(bench, count), sizes.sends)
+            rows += memory_rows("sends", sends)
     if "loop" in selected:
         longest = bench.loop_watch.longest
         if longest.overall_s == 0.0:

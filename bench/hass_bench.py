@@ -12,11 +12,12 @@ template, as a user would have to).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 import random
+import sys
 import time
 from typing import Any
 
@@ -391,7 +392,6 @@ class Flood:
     state_changes: int
     dispatched: int
     dropped_bytes: int
-    rss: list[tuple[int, int]] = field(default_factory=list)  # (URCs sent, bytes)
 
     @property
     def rate(self) -> float:
@@ -412,9 +412,7 @@ class Flood:
 _counter = 10_000_000
 
 
-async def flood(
-    rig: Rig, count: int, size: int = 4, rss_every: int = 0, *, collect_first: bool = True
-) -> Flood:
+async def flood(rig: Rig, count: int, size: int = 4, *, collect_first: bool = True) -> Flood:
     """Send `count` URCs as fast as the reader takes them, keeping the pty buffer from filling.
 
     The simulator's pty drops what its buffer cannot take (as a UART without flow
@@ -445,8 +443,6 @@ async def flood(
                 rig.module.inject(urc(_counter, size))
                 _counter += 1
                 sent += 1
-                if rss_every and sent % rss_every == 0:
-                    result.rss.append((sent, rss_bytes()))
             watched.progress.clear()
             await watched.progress.wait()
     result.seconds = time.perf_counter() - start
@@ -454,7 +450,6 @@ async def flood(
     result.state_changes = watched.changes - changes_before
     result.dispatched = rig.downlinks_received - dispatched_before
     result.dropped_bytes = rig.module.dropped_output - dropped_before
-    result.rss.append((sent, rss_bytes()))
     return result
 
 
@@ -471,7 +466,6 @@ class Sends:
     end_to_end_ns: list[int] = field(default_factory=list)  # everything but the module's time
     wire_times_ns: list[float] = field(default_factory=list)
     delivered: int = 0
-    rss: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -506,7 +500,7 @@ class Sends:
 BATCH = 500  # sends between checks that the platform received every one (its history: 1000)
 
 
-async def measure_sends(rig: Rig, count: int, size: int = 4, rss_every: int = 0) -> Sends:
+async def measure_sends(rig: Rig, count: int, size: int = 4) -> Sends:
     """Call bc26.send (NON) `count` times as an automation would, awaiting each.
 
     Software overhead of one send: from the action call to the action returning, less
@@ -548,11 +542,45 @@ async def measure_sends(rig: Rig, count: int, size: int = 4, rss_every: int = 0)
         if len(batch) == BATCH or number == count - 1:
             result.delivered += await _delivered(rig.platform, batch)
             batch = []
-        if rss_every and (number + 1) % rss_every == 0:
-            result.rss.append((number + 1, rss_bytes()))
     result.seconds = time.perf_counter() - start
-    result.rss.append((count, rss_bytes()))
     return result
+
+
+# ---------------------------------------------------------------------- 4. memory
+
+
+@dataclass
+class Memory:
+    """What `runs` runs of `count` left behind, each after a warm-up and a full collection."""
+
+    count: int
+    rss: list[int] = field(default_factory=list)  # RSS growth over each run, bytes
+    blocks: list[int] = field(default_factory=list)  # live blocks, full collection to the next
+
+
+async def measure_memory(run: Callable[[int], Awaitable[object]], count: int) -> Memory:
+    """Run `run(count)` three times after a warm-up of a fifth, with a full collection
+    before and after each: what the heap keeps (live blocks) and what the process grows by.
+
+    Python frees the reference cycles of state changes (each state change's event and
+    context form one) only in a collection, and those a young collection finds alive
+    wait in the oldest generation for the next full one: Home Assistant's heap is large,
+    so that can be millions of URCs away, and until then RSS grows. The live blocks
+    after a full collection are what is kept; RSS over the later runs, each starting
+    with the memory the collection before freed, shows whether it levels off.
+    """
+    memory = Memory(count)
+    await run(max(1, count // 5))
+    GC.collect()
+    blocks, rss = sys.getallocatedblocks(), rss_bytes()
+    for _ in range(3):
+        await run(count)
+        grown = rss_bytes()
+        GC.collect()
+        memory.rss.append(grown - rss)
+        memory.blocks.append(sys.getallocatedblocks() - blocks)
+        blocks, rss = sys.getallocatedblocks(), rss_bytes()
+    return memory
 
 
 async def _delivered(platform: LwM2mPlatform, batch: list[bytes]) -> int:
@@ -569,10 +597,12 @@ __all__ = [
     "Flood",
     "Latency",
     "Longest",
+    "Memory",
     "Rig",
     "Sends",
     "flood",
     "measure_latency",
+    "measure_memory",
     "measure_sends",
     "rig",
 ]
