@@ -429,8 +429,8 @@ async def flood(rig: Rig, count: int, size: int = 4, *, collect_first: bool = Tr
     sent = 0
     if collect_first:
         # Each throughput flood starts from a fresh heap, so that a full collection (100+
-        # ms in Home Assistant's heap) falls into none or all of them alike. The memory
-        # flood and the sends leave the collector alone: row 5 reports its pauses there.
+        # ms in Home Assistant's heap) falls into none or all of them alike. Within the
+        # memory runs and the sends the collector runs by itself: row 5 reports its pauses.
         GC.collect()
     start_cpu = time.process_time()
     start = time.perf_counter()
@@ -498,6 +498,7 @@ class Sends:
 
 
 BATCH = 500  # sends between checks that the platform received every one (its history: 1000)
+_sent = 0  # sends so far in this process: each payload starts with its number
 
 
 async def measure_sends(rig: Rig, count: int, size: int = 4) -> Sends:
@@ -512,11 +513,13 @@ async def measure_sends(rig: Rig, count: int, size: int = 4) -> Sends:
 
     hass = rig.hass
     wire = rig.module_wire
+    global _sent  # noqa: PLW0603 - payloads must differ from every earlier run's (see _delivered)
     result = Sends(count)
     start = time.perf_counter()
     batch: list[bytes] = []
     for number in range(count):
-        payload = (number + 1).to_bytes(4, "big") + bytes(i % 256 for i in range(size - 4))
+        _sent += 1
+        payload = _sent.to_bytes(4, "big") + bytes(i % 256 for i in range(size - 4))
         read_before, written_before = wire.read, wire.written
         begin = time.perf_counter_ns()
         response: Any = await hass.services.async_call(
@@ -549,31 +552,39 @@ async def measure_sends(rig: Rig, count: int, size: int = 4) -> Sends:
 # ---------------------------------------------------------------------- 4. memory
 
 
+MEMORY_RUNS = 3
+
+
 @dataclass
 class Memory:
-    """What `runs` runs of `count` left behind, each after a warm-up and a full collection."""
+    """What each of MEMORY_RUNS runs of `count` left behind (after one warm-up)."""
 
     count: int
     rss: list[int] = field(default_factory=list)  # RSS growth over each run, bytes
-    blocks: list[int] = field(default_factory=list)  # live blocks, full collection to the next
+    # Live blocks from one full collection to the next; all 0 when Python does not
+    # count them (PYTHONMALLOC=malloc).
+    blocks: list[int] = field(default_factory=list)
 
 
 async def measure_memory(run: Callable[[int], Awaitable[object]], count: int) -> Memory:
-    """Run `run(count)` three times after a warm-up of a fifth, with a full collection
+    """Run `run(count)` MEMORY_RUNS times after a warm-up of a fifth, with a full collection
     before and after each: what the heap keeps (live blocks) and what the process grows by.
 
     Python frees the reference cycles of state changes (each state change's event and
     context form one) only in a collection, and those a young collection finds alive
-    wait in the oldest generation for the next full one: Home Assistant's heap is large,
-    so that can be millions of URCs away, and until then RSS grows. The live blocks
-    after a full collection are what is kept; RSS over the later runs, each starting
-    with the memory the collection before freed, shows whether it levels off.
+    wait in the oldest generation for the next full one. That comes when what reached
+    the oldest generation since the last one passes a quarter of what lives there, which
+    in Home Assistant's heap can be hundreds of thousands of URCs away; until then RSS
+    grows. The live blocks after a full collection are what a run kept; RSS over the
+    later runs, each starting with the memory the collection before freed, shows whether
+    the process levels off. `sys.getallocatedblocks()` counts the small blocks (objects
+    up to 512 bytes); larger ones show in RSS only.
     """
     memory = Memory(count)
     await run(max(1, count // 5))
     GC.collect()
     blocks, rss = sys.getallocatedblocks(), rss_bytes()
-    for _ in range(3):
+    for _ in range(MEMORY_RUNS):
         await run(count)
         grown = rss_bytes()
         GC.collect()

@@ -48,12 +48,14 @@ from homeassistant.helpers.entity import Entity
 
 from bench.hass_bench import Latency, measure_latency, rig
 from bench.probes import percentile
-from custom_components.bc26.modem import channel, urc
+from custom_components.bc26.modem import channel
 from custom_components.bc26.modem.channel import AtChannel
 from custom_components.bc26.resource_sensor import RawResourceSensor
 from custom_components.bc26.resources import Resources
 
-CAPACITY = 1 << 18  # stamps per stage: each sample adds one (a few for 512-byte reads)
+# Stamps per stage: a sample adds one or two (the state write: every entity's), a few more
+# for 512-byte reads; past it the last slot is overwritten.
+CAPACITY = 1 << 18
 
 
 class Stamps:
@@ -96,7 +98,7 @@ def _wrap(cls: Any, name: str, stage: Stamps) -> None:
 
 def _wrap_parser(stage: Stamps) -> None:
     """Stamp `stage` at every call of the channel's `parse_urc` (a module function)."""
-    original = urc.parse_urc
+    original = vars(channel)["parse_urc"]
 
     def stamped(line: str) -> Any:
         stage.stamp()
