@@ -31,6 +31,7 @@ from homeassistant import const as ha_const
 
 from bench import hass_bench, scale
 from bench.hass_bench import (
+    MEMORY_RUNS,
     Flood,
     Latency,
     Memory,
@@ -174,13 +175,11 @@ def percentile_wire_ms(sends: Sends) -> float:
 
 def memory_rows(kind: str, memory: Memory) -> list[Row]:
     """What the heap keeps over each run of `kind` (URCs, sends), and whether RSS levels off."""
-    runs = len(memory.rss)
-    counted = any(memory.blocks)
     kept = min(memory.blocks)
     allowed = max(memory.count // BLOCKS_PER, NOISE_BLOCKS)
     blocks = (
         "live blocks kept " + " / ".join(f"{blocks:+,}" for blocks in memory.blocks)
-        if counted
+        if memory.counted
         else "live blocks not counted (Python's small-object allocator is off)"
     )
     return [
@@ -188,8 +187,8 @@ def memory_rows(kind: str, memory: Memory) -> list[Row]:
             f"4. memory over {memory.count:,} {kind}",
             "RSS "
             + " / ".join(f"{grown / MIB:+.2f}" for grown in memory.rss)
-            + f" MiB over {runs} runs, each after a full collection (a run's growth includes "
-            "the garbage waiting for Python's next one); " + blocks,
+            + f" MiB over {len(memory.rss)} runs, each after a full collection (a run's growth "
+            "includes the garbage waiting for Python's next one); " + blocks,
             f"nothing kept (the least a run kept <= +{allowed:,} live blocks: one per "
             f"{BLOCKS_PER} {kind}, at least {NOISE_BLOCKS:,}); RSS levels off (last run <= "
             f"{LEVEL_BOUND / MIB:.0f} MiB)",
@@ -327,7 +326,7 @@ async def _measure(bench: Rig, selected: set[str], sizes: Sizes) -> list[Row]:
                 floods.append(min(rounds, key=lambda result: result.cpu_seconds))
             rows += throughput_rows(floods)
         if "memory" in selected:
-            _progress(f"memory: 3 x {sizes.flood} URCs ({bench.sensors} sensors)")
+            _progress(f"memory: {MEMORY_RUNS} x {sizes.flood} URCs ({bench.sensors} sensors)")
             urcs = await measure_memory(
                 lambda count: flood(bench, count, collect_first=False), sizes.flood
             )
@@ -336,7 +335,7 @@ async def _measure(bench: Rig, selected: set[str], sizes: Sizes) -> list[Row]:
             _progress(f"uplink: {sizes.sends} bc26.send NON calls")
             rows += uplink_rows(await measure_sends(bench, sizes.sends))
         if "memory" in selected:
-            _progress(f"memory: 3 x {sizes.sends} bc26.send NON calls")
+            _progress(f"memory: {MEMORY_RUNS} x {sizes.sends} bc26.send NON calls")
             sends = await measure_memory(lambda count: measure_sends(bench, count), sizes.sends)
             rows += memory_rows("sends", sends)
     if "loop" in selected:

@@ -561,9 +561,8 @@ class Memory:
 
     count: int
     rss: list[int] = field(default_factory=list)  # RSS growth over each run, bytes
-    # Live blocks from one full collection to the next; all 0 when Python does not
-    # count them (PYTHONMALLOC=malloc).
-    blocks: list[int] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)  # live blocks, one collection to the next
+    counted: bool = True  # False when Python does not count blocks (PYTHONMALLOC=malloc)
 
 
 async def measure_memory(run: Callable[[int], Awaitable[object]], count: int) -> Memory:
@@ -584,6 +583,7 @@ async def measure_memory(run: Callable[[int], Awaitable[object]], count: int) ->
     await run(max(1, count // 5))
     GC.collect()
     blocks, rss = sys.getallocatedblocks(), rss_bytes()
+    memory.counted = blocks > 0
     for _ in range(MEMORY_RUNS):
         await run(count)
         grown = rss_bytes()
@@ -605,6 +605,7 @@ async def _delivered(platform: LwM2mPlatform, batch: list[bytes]) -> int:
 
 
 __all__ = [
+    "MEMORY_RUNS",
     "Flood",
     "Latency",
     "Longest",
