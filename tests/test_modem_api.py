@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bc26sim import Bc26Simulator, ScriptedNetwork, SendOutcome
@@ -20,8 +22,9 @@ from custom_components.bc26.modem import (
     RegistrationError,
     SendFailedError,
     SignalQuality,
+    Timeouts,
 )
-from tests.modem_fixtures import Events, until
+from tests.modem_fixtures import TIME_SCALE, Events, until
 
 IMEI = "866971030001361"
 UPLINK = (19, 0, 0)
@@ -130,6 +133,34 @@ async def test_buffer_access_mode_reads(
     assert await modem.read_buffer(MAX_PAYLOAD) == BufferRead(b"\x01", 0)
     assert await modem.read_buffer() == BufferRead(b"", 0)
     assert modem_sim.buffered == 0
+
+
+async def test_a_full_node_is_read_whole_at_9600_baud(
+    modem_net: ScriptedNetwork, tmp_path: Path
+) -> None:
+    """Its answer takes 1.1 s on the wire, longer than the default 1-s deadline.
+
+    The module removes the node as it answers: an answer cut off by the deadline loses it.
+    """
+    simulator = Bc26Simulator(time_scale=TIME_SCALE, network=modem_net)
+    await simulator.start_pty(link=tmp_path / "bc26")
+    modem = Bc26Modem(str(tmp_path / "bc26"), baudrate=9600, timeouts=Timeouts())
+    events = Events()
+    modem.subscribe(events)
+    await modem.open()
+    try:
+        await registered(modem, events, DataMode.BUFFER_ACCESS)
+        simulator.pace(9600)
+        payload = bytes(range(256)) * 2
+        assert await modem_net.write(DOWNLINK, payload) is True
+        await events.wait_for(lambda received: DataReceived(DOWNLINK, 512, None) in received)
+        drained: list[bytes] = []
+        await modem.drain_buffer(drained.append)
+        assert drained == [payload]
+        assert simulator.buffered == 0
+    finally:
+        await modem.close()
+        await simulator.stop()
 
 
 async def test_registration_failures(

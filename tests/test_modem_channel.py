@@ -454,6 +454,78 @@ async def test_a_later_result_that_came_during_a_stall_is_taken(
     assert (await task).later_ok is True  # type: ignore[attr-defined]
 
 
+async def test_an_answer_behind_a_backlog_at_the_deadline_is_taken(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    """After a stall, URCs ahead of the answer are handled in slices; the answer still counts."""
+    handled: list[object] = []
+
+    def slow_subscriber(event: object) -> None:
+        handled.append(event)
+        stall_the_event_loop(0.0002)  # an entity's state write, say: the budget runs out
+
+    channel.subscribe(slow_subscriber)
+    task = _start(channel, commands.build_read())
+    assert await module_side.command() == "AT+QLWRD=512"
+    for number in range(60):
+        module_side.write(f"\r\n+QLWOBSERVE: 0,19,0,{number}\r\n".encode())
+    module_side.answer("+QLWRD: 2,0", "AAAA")
+    stall_the_event_loop(SHORT.response * 2)  # everything waits in the port past the deadline
+    assert (await task).lines == ("+QLWRD: 2,0", "AAAA")  # type: ignore[attr-defined]
+    assert len(handled) == 60
+    assert channel.in_step
+
+
+async def test_an_answer_still_arriving_at_the_deadline_is_taken(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    """A long answer on a slow line: a full AT+QLWRD answer takes 1.1 s at 9600 baud."""
+    task = _start(channel, commands.build_read())
+    assert await module_side.command() == "AT+QLWRD=512"
+    answer = b"\r\n+QLWRD: 512,0\r\n" + b"AB" * 512 + b"\r\n\r\nOK\r\n"
+    piece = 80  # bytes per 40 ms: the answer ends at about 0.5 s, past the deadline (0.3 s)
+    for start in range(0, len(answer), piece):
+        module_side.write(answer[start : start + piece])
+        await asyncio.sleep(0.04)
+    response = await task
+    assert response.lines == ("+QLWRD: 512,0", "AB" * 512)  # type: ignore[attr-defined]
+    assert channel.in_step
+
+
+async def test_a_long_command_has_its_wire_time(module_side: ModuleSide) -> None:
+    """At 9600 baud the module answers a 1,000-character send after reading it all (1 s)."""
+    at = AtChannel(SHORT, transcript_size=50)
+    await at.open(module_side.path, 9600)
+    try:
+        command = commands.build_send((19, 0, 0), bytes(480), False)
+        assert len(command.text) > 960
+        task = _start(at, command)
+        await module_side.command()
+        await asyncio.sleep(len(command.text) * 10 / 9600)  # the line's own time
+        assert not task.done()
+        module_side.answer()
+        assert (await task).lines == ()  # type: ignore[attr-defined]
+    finally:
+        await at.close()
+
+
+async def test_chatter_does_not_keep_an_unanswered_command_waiting(
+    channel: AtChannel, module_side: ModuleSide, events: Events
+) -> None:
+    """URCs keep coming, the answer never does: the timeout comes, `delete` late at most."""
+    task = _start(channel, commands.build_signal())
+    await module_side.command()
+    chatter = 0
+    while not task.done():
+        module_side.write(f"\r\n{OBSERVE}\r\n".encode())
+        chatter += 1
+        await asyncio.sleep(0.02)
+        assert chatter < WAIT / 0.02, "the command never timed out"
+    with pytest.raises(ModemTimeoutError):
+        await task
+    assert events.received
+
+
 async def test_begin_returns_at_the_ok_and_the_line_is_free_meanwhile(
     channel: AtChannel, module_side: ModuleSide
 ) -> None:

@@ -35,9 +35,15 @@ a CON result is pending) waits for the first to finish. `begin` returns at the O
 with the later result still to come (`Begun.wait`); the module keeps the command's
 kind busy until that result or the final timeout, whoever waits for it.
 
-A timeout means the module did not answer: when the deadline fires, an answer that
-already arrived (a stalled event loop runs the read and the timer in one go) is
-taken, not thrown away.
+A timeout means the module did not answer. The deadline counts from the command's
+last byte on the wire (its length at the port's baud rate: a 1,000-character
+AT+QLWDATASEND takes 1.1 s at 9600 baud), and the channel judges it only on a line
+that has gone quiet: when lines read are still waiting to be handled (a backlog), or
+bytes came in the last LOOK_AGAIN seconds (a long answer still arriving: a full
+AT+QLWRD answer takes 1.1 s at 9600 baud), it looks again a little later, for at most
+`Timeouts.delete` past the deadline. So an answer that arrived in time, or is still
+arriving, is taken, not thrown away (throwing away an AT+QLWRD answer loses its node:
+the module removes it as it answers).
 
 Resynchronisation
 -----------------
@@ -94,6 +100,10 @@ READ_BUDGET = 0.002
 SHOWN_OF_OVERLONG = 80  # characters of a cut line that are kept
 STALE_MEMORY = 16  # timed-out commands whose late answers are recognised
 CLOSE_TIMEOUT = 5.0  # seconds for the port to close before it is aborted
+# Seconds of silence after which a command past its deadline is judged (see Sending). A
+# UART hands bytes over as they come, milliseconds apart even at 9600 baud.
+LOOK_AGAIN = 0.1
+BITS_PER_BYTE = 10  # 8N1: a start bit, eight data bits, a stop bit
 
 _NOISE = "".join(chr(code) for code in range(256) if not 0x21 <= code <= 0x7E)
 _FINALS = frozenset(("OK", "ERROR"))
@@ -204,6 +214,9 @@ class _Exchange:
     info_seen: bool = False
     written: bool = False
     abandoned: bool = False
+    timer: asyncio.TimerHandle | None = None
+    give_up_at: float = 0.0  # loop time past which no look again delays the timeout
+    reads_seen: int = 0  # the channel's read count at the last look
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -224,6 +237,8 @@ class AtChannel(asyncio.Protocol):
         self.timeouts = timeouts or Timeouts()
         self._reader = LineReader()
         self.read_budget = READ_BUDGET
+        self._reads = 0  # reads of the port so far (a long answer still arriving)
+        self._byte_time = 0.0  # seconds one byte takes on the wire at the port's baud rate
         self._backlog: deque[str] = deque()  # lines read and not handled yet (reading paused)
         self._transport: serialx.BaseSerialTransport | None = None
         self._closing = False
@@ -268,6 +283,7 @@ class AtChannel(asyncio.Protocol):
         except (OSError, TimeoutError, ValueError, serialx.SerialException) as err:
             raise PortError(f"cannot open {url}: {err!r}") from err
         self._transport = transport
+        self._byte_time = BITS_PER_BYTE / baudrate if baudrate > 0 else 0.0
         # serialx reads up to 256 KB per event-loop callback, and every line of a read is
         # parsed and dispatched in that callback: a backlog (a flood, a loop that was busy)
         # would become one long callback. Smaller reads hand the loop back between them.
@@ -325,6 +341,7 @@ class AtChannel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Bytes from the module, in any chunking."""
+        self._reads += 1
         lines = self._reader.feed(data)
         if self._backlog:  # a read that was under way when reading paused: after the rest
             self._backlog.extend(lines)
@@ -542,21 +559,43 @@ class AtChannel(asyncio.Protocol):
         if on_written is not None:
             on_written()
         self._exchange = exchange
-        timeout = self.timeouts.delete if command.slow else self.timeouts.response
+        self._arm(exchange)
         try:
-            async with asyncio.timeout(timeout):
-                return await done
-        except TimeoutError:
-            if done.done() and not done.cancelled():
-                return done.result()  # answered in time; the loop was late (raises if ERROR)
-            self._abandon(exchange)
-            raise ModemTimeoutError(f"no answer to {command.text} within {timeout} s") from None
+            return await done
         except asyncio.CancelledError:
             self._abandon(exchange)
             raise
         finally:
+            if exchange.timer is not None:
+                exchange.timer.cancel()
             if self._exchange is exchange:
                 self._exchange = None
+
+    def _arm(self, exchange: _Exchange) -> None:
+        """Start the deadline of a command just written (see Sending)."""
+        loop = asyncio.get_running_loop()
+        timeout = self.timeouts.delete if exchange.command.slow else self.timeouts.response
+        deadline = loop.time() + timeout + (len(exchange.command.text) + 1) * self._byte_time
+        exchange.give_up_at = deadline + self.timeouts.delete
+        exchange.reads_seen = self._reads
+        exchange.timer = loop.call_at(deadline, self._deadline_reached, exchange, timeout)
+
+    def _deadline_reached(self, exchange: _Exchange, timeout: float) -> None:
+        if exchange.done.done():
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        arriving = self._backlog or self._reads != exchange.reads_seen
+        if arriving and now < exchange.give_up_at:
+            exchange.reads_seen = self._reads
+            exchange.timer = loop.call_at(
+                now + LOOK_AGAIN, self._deadline_reached, exchange, timeout
+            )
+            return
+        self._abandon(exchange)
+        exchange.done.set_exception(
+            ModemTimeoutError(f"no answer to {exchange.command.text} within {timeout} s")
+        )
 
     def _abandon(self, exchange: _Exchange) -> None:
         """Remember a written command whose answer may still come."""

@@ -64,7 +64,9 @@ class Timeouts:
     300 ms for every command but AT+QLWDEL, for which `delete` applies (manual: 5 s).
     `final`: the later final result (CONNECT/UPDATE/CLOSE/SEND OK or FAIL; manual:
     about 128 s). `open`: opening the port (a socket:// peer may not answer). Each
-    default is the manual's figure plus a margin for a slow UART or a busy host.
+    default is the manual's figure plus a margin for a busy host; the channel adds the
+    command's wire time at the port's baud rate, and waits for an answer still arriving
+    (up to `delete` more; see channel.py, Sending).
     """
 
     response: float = 1.0
