@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from homeassistant.components.sensor import SensorEntity
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State, callback
@@ -16,6 +17,7 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    MockEntityPlatform,
     async_mock_load_restore_state_from_storage,
     async_mock_restore_state_shutdown_restart,
     mock_restore_cache_with_extra_data,
@@ -565,3 +567,124 @@ async def test_decoded_sensors_restore_their_value(rig: Rig, hass: HomeAssistant
     assert _entity_id(hass, "sensor", humidity) is None
     assert _entity_id(hass, "sensor", RAW_DOWNLINK) is not None
     await rig.ready()
+
+
+async def _reconfigure(
+    hass: HomeAssistant, entry_id: str, subentry_id: str, data: dict[str, Any]
+) -> None:
+    result = await hass.config_entries.subentries.async_init(
+        (entry_id, SUBENTRY_RESOURCE_SENSOR),
+        context={"source": "reconfigure", "subentry_id": subentry_id},
+    )
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], data)
+    assert result["type"] == "abort", result
+    assert result["reason"] == "reconfigure_successful"
+
+
+def _decoded_subentry(data: dict[str, Any]) -> list[ConfigSubentryData]:
+    return [
+        ConfigSubentryData(
+            data=data, subentry_type=SUBENTRY_RESOURCE_SENSOR, title=data["name"], unique_id=None
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ha2_subentries", "before", "changed", "decoded", "after"),
+    [
+        (  # text becomes a temperature: Home Assistant would refuse "warming up"
+            _decoded_subentry(_sensor_data("Reading", "{{ value }}")),
+            b"warming up",
+            _sensor_data(
+                "Reading",
+                "{{ value | float(0) }}",
+                unit_of_measurement="°C",
+                device_class="temperature",
+                state_class="measurement",
+            ),
+            "0",
+            "30.0",
+        ),
+        (  # °C becomes °F: 21.5 would show as 21.5 °F
+            _decoded_subentry(
+                _sensor_data("Reading", "{{ value | float }}", unit_of_measurement="°C")
+            ),
+            b"21.5",
+            _sensor_data("Reading", "{{ value | float * 1.8 + 32 }}", unit_of_measurement="°F"),
+            "70.7",
+            "86.0",
+        ),
+    ],
+)
+async def test_a_sensor_changed_while_not_loaded_does_not_restore_what_no_longer_fits(
+    rig: Rig,
+    hass: HomeAssistant,
+    caplog: pytest.LogCaptureFixture,
+    before: bytes,
+    changed: dict[str, Any],
+    decoded: str,
+    after: str,
+) -> None:
+    (subentry_id,) = (
+        subentry_id
+        for subentry_id, subentry in rig.entry.subentries.items()
+        if subentry.subentry_type == SUBENTRY_RESOURCE_SENSOR
+    )
+    reading = decoded_unique_id(rig.entry, subentry_id)
+    await _written(rig, before)
+    await until(lambda: _state(hass, "sensor", reading).state == before.decode())
+    await async_mock_restore_state_shutdown_restart(hass)
+    assert await hass.config_entries.async_unload(rig.entry.entry_id)
+    await async_mock_load_restore_state_from_storage(hass)
+    await _reconfigure(hass, rig.entry.entry_id, subentry_id, changed)  # while not loaded
+    caplog.set_level(logging.DEBUG, logger="custom_components.bc26.resource_sensor")
+    assert await hass.config_entries.async_setup(rig.entry.entry_id)
+    await hass.async_block_till_done()
+    # The last payload as the new settings decode it (when the raw sensor restored it
+    # first), or nothing yet; never the value of the old settings.
+    assert _state(hass, "sensor", reading).state in (STATE_UNKNOWN, decoded)
+    assert any("not restored" in record.getMessage() for record in caplog.records)
+    await rig.ready()  # the session goes on: the module registers
+    await _written(rig, b"30")
+    await until(lambda: _state(hass, "sensor", reading).state == after)
+
+
+class _NumericSensorShowingText(SensorEntity):
+    """Home Assistant refuses its state: a unit says number, the value is text.
+
+    It follows the session as the module's entities do, from before its first state
+    write; Home Assistant fails to add it and leaves it following.
+    """
+
+    _attr_should_poll = False
+    _attr_native_unit_of_measurement = "°C"
+    _attr_native_value = "warming up"
+
+    def __init__(self, rig: Rig) -> None:
+        self._rig = rig
+
+    async def async_added_to_hass(self) -> None:
+        self.async_on_remove(self._rig.session.async_add_listener(self.async_write_ha_state))
+
+
+@pytest.mark.logs_errors
+async def test_an_entity_whose_state_write_fails_never_stops_the_session(
+    rig: Rig, hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    await MockEntityPlatform(hass, domain="sensor").async_add_entities(
+        [_NumericSensorShowingText(rig)]
+    )
+    assert any("Error adding entity" in record.getMessage() for record in caplog.records)
+    heard: list[bool] = []  # follows the session after the broken entity
+    rig.entry.async_on_unload(rig.session.async_add_listener(lambda: heard.append(True)))
+    caplog.clear()
+    await rig.sim.unplug()  # the session tells its listeners the module is gone ...
+    await until(lambda: not rig.session.connected)
+    await rig.sim.replug()
+    await rig.ready()  # ... and that it is back and registered
+    assert heard
+    assert _state(hass, "binary_sensor", f"{IMEI}-registered").state == "on"
+    assert any(
+        record.name == "custom_components.bc26.session_state" and record.exc_info
+        for record in caplog.records
+    )

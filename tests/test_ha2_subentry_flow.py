@@ -299,3 +299,29 @@ async def test_reconfigure_may_clear_optional_fields(
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], text_only)
     assert result["type"] is FlowResultType.ABORT
     assert dict(entry.subentries[subentry_id].data) == text_only
+
+
+async def test_a_value_too_large_for_its_encoding_is_a_form_error(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """1e300 / 1e-10 is infinite: not a crash ("Unknown error") but the translated error."""
+    hass.states.async_set("sensor.huge", "1e300")
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_REPORT), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            "entity_id": "sensor.huge",
+            "resource_path": "19/0/0",
+            "declare": False,
+            "encoding": "int16",
+            "scale": 1e-10,
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_encode"}
+    assert "int16" in _placeholders(result)["error"]
+    assert "{error}" in STRINGS["config_subentries"][SUBENTRY_REPORT]["error"]["cannot_encode"]
+    assert not [sub for sub in entry.subentries.values() if sub.subentry_type == SUBENTRY_REPORT]

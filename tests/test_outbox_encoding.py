@@ -119,3 +119,32 @@ def test_only_finite_numbers_are_numbers() -> None:
     assert number("-inf") is None
     assert number("on") is None
     assert number("0") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("value", "encoding", "scale"),
+    [
+        ("1e300", Encoding.INT16, 1e-10),  # the quotient is infinite
+        ("21.5", Encoding.INT32, 1e-320),  # so is this one, by a denormal scale
+        ("1e300", Encoding.UINT32, 1.0),  # finite, far beyond 32 bits
+        ("21.5", Encoding.INT16, float("nan")),
+        ("21.5", Encoding.INT16, float("inf")),
+        ("21.5", Encoding.INT16, float("-inf")),
+        ("21.5", Encoding.INT16, 0.0),
+        ("21.5", Encoding.INT8, -0.0),
+        ("1e300", Encoding.FLOAT32, 1.0),  # beyond float32
+        ("-1e39", Encoding.FLOAT32, 1.0),
+        ("1e999", Encoding.FLOAT64, 1.0),  # infinite as read
+        ("-inf", Encoding.FLOAT32, 1.0),
+        ("NaN", Encoding.UINT8, 1.0),
+    ],
+)
+def test_every_number_that_does_not_fit_is_refused_the_same_way(
+    value: str, encoding: Encoding, scale: float
+) -> None:
+    with pytest.raises(CannotEncodeError):
+        encode(value, encoding, scale)
+
+
+def test_a_negative_scale_still_encodes() -> None:
+    assert encode("21.5", Encoding.INT16, -0.1) == struct.pack(">h", -215)

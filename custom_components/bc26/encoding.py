@@ -5,8 +5,8 @@ encodings are for platforms that decode frames: IEEE 754 floats and signed or
 unsigned integers, all big-endian (network order), an integer being the value
 divided by a scale factor and rounded (21.5 with scale 0.1 is 215). `hex` takes hex
 digits as they are. A value that does not fit its encoding (a word for a number, a
-number out of the integer's range, more than 512 bytes) raises CannotEncodeError:
-nothing is ever sent in its place.
+number out of range, a scale of 0 or not finite, more than 512 bytes) raises
+CannotEncodeError, and nothing else does: nothing is ever sent in its place.
 """
 
 from __future__ import annotations
@@ -94,8 +94,18 @@ def _binary(value: str, encoding: Encoding, scale: float) -> bytes:
         raise CannotEncodeError(f"{value[:40]!r} is not a number")
     raw: float = found
     if encoding not in (Encoding.FLOAT32, Encoding.FLOAT64):
-        raw = round(found / scale)
+        raw = _scaled(found, scale, encoding)
     try:
         return struct.pack(_FORMATS[encoding], raw)
     except (struct.error, OverflowError):
         raise CannotEncodeError(f"{raw} is out of range for {encoding}") from None
+
+
+def _scaled(found: float, scale: float, encoding: Encoding) -> int:
+    """`found` divided by `scale` and rounded; only a finite quotient becomes an integer."""
+    if scale == 0 or not math.isfinite(scale):
+        raise CannotEncodeError(f"the scale {scale} is not a finite number other than 0")
+    quotient = found / scale  # a tiny scale makes it infinite: round() would overflow
+    if not math.isfinite(quotient):
+        raise CannotEncodeError(f"{found:g} / {scale:g} is out of range for {encoding}")
+    return round(quotient)

@@ -28,6 +28,7 @@ from homeassistant.components.sensor import (
     RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
+    SensorExtraStoredData,
     SensorStateClass,
 )
 from homeassistant.config_entries import (
@@ -244,6 +245,19 @@ class _RenderError(Exception):
     """The template could not turn this payload into a state."""
 
 
+def _finite_number(value: Any) -> int | float | None:
+    """`value` as a number Home Assistant can show, or None (text, a bool, NaN, infinity)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
+        return None
+    if not math.isfinite(number):
+        return None
+    return value if isinstance(value, int | float) else number
+
+
 class DecodedResourceSensor(Bc26Entity, RestoreSensor):
     """A value decoded from the payloads of one path by the user's template."""
 
@@ -274,8 +288,27 @@ class DecodedResourceSensor(Bc26Entity, RestoreSensor):
         """Restore the last value (at startup only), then follow the payloads of the path."""
         await super().async_added_to_hass()
         if self._restore and (restored := await self.async_get_last_sensor_data()) is not None:
-            self._attr_native_value = restored.native_value
+            self._restore_value(restored)
         self.async_on_remove(self.data.resources.listen(Phase.UPDATE, self.config.path, self.show))
+
+    def _restore_value(self, restored: SensorExtraStoredData) -> None:
+        """Show the last run's value if it fits the sensor as configured now.
+
+        The subentry may have changed while the entry was not loaded: a value Home
+        Assistant refuses would keep the entity from being added, one in another unit
+        would show a wrong number.
+        """
+        value = restored.native_value
+        if value is None:
+            return
+        if restored.native_unit_of_measurement != self.config.unit:
+            why = f"it was in {restored.native_unit_of_measurement or 'no unit'}"
+        elif self.config.numeric and _finite_number(value) is None:
+            why = "the sensor now needs a number"
+        else:
+            self._attr_native_value = value
+            return
+        _LOGGER.debug("%s: last value %r not restored: %s", self.entity_id, value, why)
 
     @callback
     def show(self, payload: Payload) -> None:
@@ -314,13 +347,9 @@ class DecodedResourceSensor(Bc26Entity, RestoreSensor):
             if len(text) > MAX_STATE_LENGTH:
                 raise _RenderError(f"result is longer than {MAX_STATE_LENGTH} characters")
             return text
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise _RenderError(f"result {value!r} is not a number") from None
-        if isinstance(value, bool) or not math.isfinite(number):
+        if (number := _finite_number(value)) is None:
             raise _RenderError(f"result {value!r} is not a number")
-        return value if isinstance(value, int | float) else number
+        return number
 
 
 class DecodedSensors:

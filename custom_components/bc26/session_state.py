@@ -7,11 +7,14 @@ session (coordinator.py) and its parts (registrar.py, polling.py, sending.py) ch
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from homeassistant.core import CALLBACK_TYPE, callback
 
 from .modem import ConStatus, LinkStatus, RegistrationError
 from .registration import RegistrationLog, RegistrationState
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class SessionState:
@@ -45,7 +48,11 @@ class SessionState:
     def async_notify(self) -> None:
         """Tell every listener that what the session shows changed."""
         for update_callback in list(self._listeners):
-            update_callback()
+            try:
+                update_callback()
+            except Exception:  # one broken entity must not end the session that called
+                # Not the listener's repr: an entity's repr computes its state, which may raise.
+                _LOGGER.exception("Error telling a listener of a session change")
 
     @callback
     def async_set_state(self, state: RegistrationState) -> None:
