@@ -392,6 +392,37 @@ async def test_update_registration_updates(rig: Rig) -> None:
     assert rig.platform.registrations[ENDPOINT].updates == before + 1
 
 
+async def test_a_second_update_shares_the_first_and_holds_no_line(rig: Rig) -> None:
+    """While the platform is slow to answer an update, a second one holds nothing up."""
+    rig.platform.update_delay = 50.0  # 1 s here: the manual allows the module 128 s
+    before = rig.platform.registrations[ENDPOINT].updates
+
+    def update() -> asyncio.Future[Any]:
+        return asyncio.ensure_future(
+            rig.hass.services.async_call(
+                DOMAIN,
+                "update_registration",
+                {"config_entry_id": rig.entry.entry_id},
+                blocking=True,
+            )
+        )
+
+    first = update()
+    await until(lambda: "AT+QLWUPDATE" in rig.sim.commands)
+    second = update()  # the button pressed while the periodic check's update waits, say
+    await asyncio.sleep(0.05)  # the second call reaches the session before the send does
+    await rig.hass.services.async_call(
+        DOMAIN, "send", {"config_entry_id": rig.entry.entry_id, "data": "AA"}, blocking=True
+    )
+    assert rig.platform.uplinks[-1].payload == b"AA"
+    assert not first.done()  # the send did not wait for the update
+    assert not second.done()
+    await first
+    await second
+    assert list(rig.sim.commands).count("AT+QLWUPDATE") == 1
+    assert rig.platform.registrations[ENDPOINT].updates == before + 1
+
+
 async def test_registration_actions_report_failures(rig: Rig) -> None:
     await rig.platform.stop()  # nobody answers any more
     with pytest.raises(HomeAssistantError) as caught:

@@ -167,6 +167,8 @@ class LwM2mPlatform:
         self.con_policy: ConPolicy = "ack"
         # Seconds (scaled) before a Deregister is answered: NB-IoT round trips take ~1.5 s.
         self.deregister_delay = 0.0
+        # Seconds (scaled) before an Update is answered (a slow platform or radio).
+        self.update_delay = 0.0
         self.uplink_count = 0
 
     @classmethod
@@ -461,8 +463,9 @@ class LwM2mPlatform:
                 Code.POST: lambda r: self._update(endpoint, r),
                 Code.DELETE: lambda r: self._deregister(endpoint),
             }
-            if request.code == Code.DELETE and self.deregister_delay > 0:
-                await asyncio.sleep(self.deregister_delay * self._scale)
+            delay = {Code.DELETE: self.deregister_delay, Code.POST: self.update_delay}
+            if delay.get(request.code, 0.0) > 0:
+                await asyncio.sleep(delay[request.code] * self._scale)
                 if self._by_location.get("/rd/" + path[1]) != endpoint:
                     return self._response(Code.NOT_FOUND)
         else:

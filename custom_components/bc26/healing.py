@@ -67,7 +67,13 @@ class Healer:
         self._start_task = start_task
         self._settle = settle  # seconds for the module's +QLWOBSERVE after SEND FAIL
         self.task: asyncio.Task[None] | None = None
+        self._update_task: asyncio.Task[None] | None = None
         self._observation_task: asyncio.Task[None] | None = None
+
+    @property
+    def tasks(self) -> tuple[asyncio.Task[None], ...]:
+        """What runs now: the check and the update (to cancel when the session stops)."""
+        return tuple(task for task in (self.task, self._update_task) if task is not None)
 
     def suspect(self, hint: str) -> None:
         """Something suggests the registration is gone: check it (unless a check runs)."""
@@ -94,8 +100,17 @@ class Healer:
     async def update(self) -> None:
         """AT+QLWUPDATE and its result; a refusal or a failure also registers afresh.
 
+        One at a time, shared: a caller while one waits for its result (up to 128 s)
+        awaits that one. A second AT+QLWUPDATE would wait for the first's result
+        holding the session, and so every poll, read and send with it.
         Raises what the modem raised (NotRegistered... through `modem_session`).
         """
+        if self._update_task is None or self._update_task.done():
+            self._update_task = self._start_task(self._update(), "bc26 registration update")
+            self._update_task.add_done_callback(_retrieve)
+        await asyncio.shield(self._update_task)
+
+    async def _update(self) -> None:
         session = self._session
         generation = session.generation
         async with session.modem_session() as modem:
@@ -117,3 +132,9 @@ class Healer:
             await self.update()
         except ModemError as err:  # acted on in update(), or shows where it belongs
             _LOGGER.debug("Registration check: %s", err)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark the update's error as seen: its callers may all have given up meanwhile."""
+    if not task.cancelled():
+        task.exception()
