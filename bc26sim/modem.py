@@ -51,6 +51,7 @@ Parameters are checked before state, so a malformed command is 50 in any state.
 
     any command, a form the manual does not list (AT+QLWOPEN?) .......... 4
     unknown command (AT+FOO, ATX); line longer than 2048 bytes .......... 100
+    a command named in `refused_commands` (a firmware without it) ....... 100
     missing/extra parameter, unbalanced quote, string not quoted,
       number quoted ..................................................... 50
     AT+QLWSERV: neither an IP address literal nor an RFC 1123 host name
@@ -334,6 +335,8 @@ class VirtualModem:
         self.commands: deque[str] = deque(maxlen=COMMAND_HISTORY)
         self.mute = False
         self.response_delay = 0.0  # real seconds, not scaled
+        # Command names (`+QLWDATASTATUS`) answered as unknown: an older firmware's set.
+        self.refused_commands: set[str] = set()
         self.dropped_lines = 0
         self.dropped_writes = 0
         self._interleave: deque[str] = deque(maxlen=8)
@@ -520,7 +523,7 @@ class VirtualModem:
 
     async def _dispatch(self, command: Command) -> Reply:
         handler = self._handlers.get(command.name)
-        if handler is None:
+        if handler is None or command.name in self.refused_commands:
             raise CommandError(CmeError.UNKNOWN)
         return await handler(command)
 

@@ -3,7 +3,7 @@
 It joins a `VirtualModem` (the AT side), a `Network` (scripted, or the real LwM2M
 client) and a port (pseudo-terminal or TCP), and adds the faults a cable and a
 module can produce: reboot, unplug/replug, garbage, split writes, slow answers,
-URCs in the middle of a response, silence.
+URCs in the middle of a response, silence, commands an older firmware refuses.
 """
 
 from __future__ import annotations
@@ -257,6 +257,15 @@ class Bc26Simulator:
     @response_delay.setter
     def response_delay(self, seconds: float) -> None:
         self.modem.response_delay = seconds
+
+    @property
+    def refused_commands(self) -> set[str]:
+        """Names of commands refused as unknown (+CME ERROR: 100), until taken out again.
+
+        Add `+QLWDATASTATUS` for a firmware without AT+QLWDATASTATUS? (R01A03 may refuse
+        it, AT+QLWCFG and AT+QLWRD: field notes). A reboot keeps the set: it is firmware.
+        """
+        return self.modem.refused_commands
 
     # ------------------------------------------------------------------ the line
 

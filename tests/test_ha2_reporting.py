@@ -451,6 +451,25 @@ async def test_a_confirmable_result_lost_with_the_port_is_asked_for(
     assert arrived(rig.platform, UPLINK) == ([b"once", b"once"] if resent else [b"once"])
 
 
+async def test_a_module_that_will_not_tell_a_lost_result_registers_and_sends_again(
+    rig: Rig,
+) -> None:
+    """AT+QLWDATASTATUS? refused after the port came back: the outcome is unknown, not fatal."""
+    rig.platform.con_policy = "ignore"
+    await queue_send(rig, "once", confirmable=True)
+    await arrive(rig.platform, 1, UPLINK)  # the platform has it, and does not answer yet
+    await rig.sim.unplug()
+    await until(lambda: not rig.session.connected)
+    rig.sim.refused_commands.add("+QLWDATASTATUS")  # as an older firmware may
+    rig.platform.con_policy = "ack"
+    await rig.sim.replug()
+    await until(lambda: rig.session.registered)
+    assert not rig.session.con_unresolved
+    await settle(rig)
+    # At least once: the module would not say whether the platform acknowledged it.
+    assert arrived(rig.platform, UPLINK) == [b"once", b"once"]
+
+
 async def test_unloading_lets_a_confirmable_uplink_on_its_way_finish(rig: Rig) -> None:
     """Acknowledged during the unload: it is out of the outbox, not sent again after."""
     rig.platform.con_policy = "ignore"
@@ -465,6 +484,30 @@ async def test_unloading_lets_a_confirmable_uplink_on_its_way_finish(rig: Rig) -
     await settle(rig)
     await asyncio.sleep(0.3)
     assert arrived(rig.platform, UPLINK) == [b"once"]
+
+
+async def test_stopping_home_assistant_lets_a_confirmable_uplink_on_its_way_finish(
+    rig: Rig, hass_storage: dict[str, Any]
+) -> None:
+    """Acknowledged during the stop: the saved outbox no longer holds it, it never goes again."""
+    rig.platform.con_policy = "ignore"
+    await queue_send(rig, "once", confirmable=True)
+    await arrive(rig.platform, 1, UPLINK)  # on its way: the platform has not answered yet
+    stopping = asyncio.ensure_future(rig.hass.async_stop())
+    rig.platform.con_policy = "ack"  # the module's next retransmission is acknowledged
+    await stopping
+    assert hass_storage[outbox_key(rig.entry.entry_id)]["data"]["waiting"] == []
+    assert rig.session.con_status is ConStatus.SUCCESS
+
+
+async def test_a_queued_send_after_the_last_save_is_refused_not_lost(
+    rig: Rig, hass_storage: dict[str, Any]
+) -> None:
+    await rig.hass.async_stop()
+    with pytest.raises(ServiceValidationError) as refused:
+        await queue_send(rig, "too late")
+    assert refused.value.translation_key == "send_cancelled"
+    assert hass_storage[outbox_key(rig.entry.entry_id)]["data"]["waiting"] == []
 
 
 @OBSERVED
@@ -550,6 +593,28 @@ async def test_what_waits_survives_a_restart_of_the_integration(
     await until(lambda: waiting(rig.hass) == 0)
     await asyncio.sleep(0.3)
     assert arrived(rig.platform) == [b"0", b"1", b"2", b"3", b"4"]
+
+
+async def test_values_reported_while_the_entry_unloads_wait_for_the_next_session(
+    rig: Rig,
+) -> None:
+    """Every value kept: those of the unload's last moments (the deregistration) too."""
+    set_value(rig.hass, "0")
+    await report(rig, **{CONF_KEEP_HISTORY: True})
+    set_value(rig.hass, "1")  # nobody observes the temperature: it waits
+    await until(lambda: waiting(rig.hass) == 1)
+    rig.platform.deregister_delay = 10.0  # scaled with the rest of the platform: 0.2 s
+    unloading = asyncio.ensure_future(rig.hass.config_entries.async_unload(rig.entry.entry_id))
+    await until(lambda: rig.sim.commands[-1] == "AT+QLWCLOSE")  # the module deregisters
+    set_value(rig.hass, "2")
+    set_value(rig.hass, "3")
+    assert await unloading
+    assert await rig.hass.config_entries.async_setup(rig.entry.entry_id)
+    await rig.ready()
+    await observe(rig)
+    assert await arrive(rig.platform, 3) == [b"1", b"2", b"3"]
+    await settle(rig)
+    assert arrived(rig.platform) == [b"1", b"2", b"3"]
 
 
 async def test_a_full_outbox_refuses_new_uplinks_and_says_so(rig: Rig) -> None:

@@ -242,6 +242,18 @@ async def test_mute_modem_records_but_does_not_answer(sim: Bc26Simulator, at_hos
     assert list(sim.commands) == ["AT+CSQ", "AT+CGMR", "AT"]
 
 
+async def test_refused_commands_are_unknown_until_taken_out(
+    sim: Bc26Simulator, at_host: Host
+) -> None:
+    sim.refused_commands.add("+QLWDATASTATUS")
+    await ok(at_host, "ATE0")
+    await ok(at_host, "AT+CMEE=1")
+    assert await at_host.command("AT+QLWDATASTATUS?") == b"\r\n+CME ERROR: 100\r\n"
+    assert list(sim.commands)[-1] == "AT+QLWDATASTATUS?"  # recorded all the same
+    sim.refused_commands.clear()
+    assert await at_host.command("AT+QLWDATASTATUS?") == b"\r\n+QLWDATASTATUS: 0\r\n\r\nOK\r\n"
+
+
 async def test_a_flood_of_lines_is_bounded(sim: Bc26Simulator, at_host: Host) -> None:
     await at_host.command("ATE0")
     await at_host.write(b"AT\r" * 20)

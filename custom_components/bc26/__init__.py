@@ -7,7 +7,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HassJob, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.storage import Store
@@ -64,12 +64,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
     data = entry.runtime_data = Bc26Data.create(hass, coordinator)
     await data.forwarder.async_load()
 
+    async def _async_stop_outbox() -> None:
+        await data.forwarder.async_stop()
+        await _async_close_outbox(data)
+
     async def _async_stop_session(_: Event) -> None:
         # Home Assistant stops: close the port, do not hold shutdown up with a deregistration.
-        await data.forwarder.async_stop()
+        await _async_stop_outbox()  # done already, unless the shutdown job was cut short
         data.uplinks.close()
         await coordinator.async_stop(deregister=False)
 
+    # The outbox stops in a shutdown job: Home Assistant runs those (for up to 20 s)
+    # before it cancels background tasks, which would cut short the grace (10 s) of an
+    # uplink on its way, and before the stop event. Direct sends go on until that event.
+    stop_outbox = HassJob(_async_stop_outbox, f"bc26 outbox {entry.title}")
+    entry.async_on_unload(hass.async_add_shutdown_job(stop_outbox))
     # Not listen_once: its remover fails when an unload follows the stop.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_session))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -79,7 +88,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
 
     data.uplinks.start(start_task)
     data.forwarder.start(start_task)
-    entry.async_on_unload(data.reporters.start())
+    data.reporters.start()
+    entry.async_on_unload(data.reporters.stop)
     coordinator.async_start()
     return True
 
@@ -102,17 +112,31 @@ async def async_remove_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> Non
 
 async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool:
     """Stop the session (deregistering when the option says so) and close the port."""
-    coordinator = entry.runtime_data.session
-    await entry.runtime_data.forwarder.async_stop()
-    entry.runtime_data.uplinks.close()
-    # No read may start once the entities are going: what the module still holds is
-    # read by the next session instead of being handed to entities that are gone.
-    await coordinator.async_stop_session()
-    unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
-    if unload_ok:
-        deregister = entry.options.get(CONF_DEREGISTER_ON_UNLOAD, DEFAULT_DEREGISTER_ON_UNLOAD)
-        await coordinator.async_stop(deregister=deregister)
+    data = entry.runtime_data
+    coordinator = data.session
+    await data.forwarder.async_stop()
+    data.uplinks.close()
+    try:
+        # No read may start once the entities are going: what the module still holds is
+        # read by the next session instead of being handed to entities that are gone.
+        await coordinator.async_stop_session()
+        unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+        if unload_ok:
+            deregister = entry.options.get(CONF_DEREGISTER_ON_UNLOAD, DEFAULT_DEREGISTER_ON_UNLOAD)
+            await coordinator.async_stop(deregister=deregister)
+    finally:
+        await _async_close_outbox(data)
     return unload_ok
+
+
+async def _async_close_outbox(data: Bc26Data) -> None:
+    """The outbox's last save, once nothing reports any more.
+
+    Last of all, so that values reported until then (during the deregistration too)
+    wait for the next session; after it the outbox refuses, never drops (forwarding.py).
+    """
+    data.reporters.stop()
+    await data.forwarder.async_close()
 
 
 def _not_ready(key: str, port: str, err: Exception) -> ConfigEntryNotReady:

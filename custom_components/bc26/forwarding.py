@@ -84,6 +84,7 @@ class Forwarder:
         self._listeners: list[Callable[[], None]] = []
         self._stopping = False
         self._sending = False  # an uplink is on its way
+        self._closed = False  # saved for the last time: nothing more is accepted
         self.sent = 0
 
     async def async_load(self) -> None:
@@ -98,7 +99,7 @@ class Forwarder:
         self._task = start_task(self._run(), "bc26 forwarder")
 
     async def async_stop(self) -> None:
-        """Stop forwarding (an uplink on its way may finish, briefly) and save what waits."""
+        """Stop forwarding; an uplink on its way may finish, briefly. `put` still keeps."""
         task = self._task
         if task is not None:
             self._stopping = True
@@ -106,10 +107,26 @@ class Forwarder:
                 await asyncio.wait({task}, timeout=self._timing.stop_grace)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        await self._store.async_save(self._data())
+
+    async def async_close(self) -> None:
+        """Save what waits for the next session, a last time: `put` refuses from now on.
+
+        Called once forwarding and the reporters stopped. Refusing is what keeps this
+        session's Store from writing after the next session loaded the file: a later
+        save (a delayed one, or one at once) would be lost or overwrite the new file.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        await self._store.async_save(self._data())  # cancels a delayed save
 
     def put(self, uplink: Uplink, key: str | None = None, source: str = "action") -> None:
-        """Keep `uplink` until it can go; OutboxFullError when the outbox is full."""
+        """Keep `uplink` until it can go.
+
+        OutboxFullError when the outbox is full, SendQueueClosedError once closed.
+        """
+        if self._closed:
+            raise SendQueueClosedError
         try:
             self.outbox.put(uplink, time.time(), key, source)
         except OutboxFullError:

@@ -19,7 +19,7 @@ from homeassistant.util import dt as dt_util
 
 from .connection import async_resolve
 from .const import CONF_ENDPOINT, CONF_SERVER, CONF_SERVER_PORT, SUBENTRY_OBJECT
-from .modem import Bc26Modem, ConStatus, DataMode, ModemError
+from .modem import Bc26Modem, CommandRejectedError, ConStatus, DataMode, ModemError
 from .reading import BufferReader
 from .registration import RegistrationLog, RegistrationState
 from .resources import Resources, ResourceTable, table_from
@@ -107,13 +107,28 @@ class Registrar:
             _LOGGER.debug("No deregistration: %s", err)
 
     async def _resolve_con(self, modem: Bc26Modem) -> None:
-        """The result of a confirmable send the lost port took, before the context goes."""
+        """The result of a confirmable send the lost port took, before the context goes.
+
+        A module that refuses AT+QLWDATASTATUS? (older firmware) leaves the outcome
+        unknown: the status stays as it was (waiting), so the outbox sends the uplink
+        again (at least once) instead of the session never registering.
+        """
         session = self._session
-        if session.con_unresolved:
+        if not session.con_unresolved:
+            return
+        status: ConStatus | None = None
+        try:
             status = await modem.settled_con_status()
-            session.con_unresolved = False
+        except CommandRejectedError as err:
+            _LOGGER.warning(
+                "The module did not say whether the platform acknowledged the last "
+                "confirmable uplink (%s); if it waits in the outbox, it is sent again",
+                err,
+            )
+        session.con_unresolved = False
+        if status is not None:
             session.record_con_status(status)
-            session.async_notify()
+        session.async_notify()
 
     async def _register(self, modem: Bc26Modem) -> None:
         """AT+QLWOPEN in the configured mode, waiting for CONNECT OK; the attempt is logged."""

@@ -341,20 +341,25 @@ class Reporters:
         self._session = session
         self._forwarder = forwarder
         self.reporters: dict[str, Reporter] = {}
+        self._unfollow: Callable[[], None] | None = None  # of the entry's changes
 
     @callback
-    def start(self) -> Callable[[], None]:
-        """Report every configured entity; returns the function that stops them all."""
+    def start(self) -> None:
+        """Report every configured entity."""
         self._sync()
-        remove = async_dispatcher_connect(self._hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._changed)
+        self._unfollow = async_dispatcher_connect(
+            self._hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._changed
+        )
 
-        def stop() -> None:
-            remove()
-            for reporter in self.reporters.values():
-                reporter.stop()
-            self.reporters.clear()
-
-        return stop
+    @callback
+    def stop(self) -> None:
+        """Report nothing more; stopping again does nothing."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
+        for reporter in self.reporters.values():
+            reporter.stop()
+        self.reporters.clear()
 
     @callback
     def _changed(self, change: ConfigEntryChange, entry: ConfigEntry[Any]) -> None:

@@ -242,6 +242,8 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
             data.forwarder.put(uplink)
         except OutboxFullError:
             raise _refusal("outbox_full", limit=str(data.forwarder.outbox.limit)) from None
+        except SendQueueClosedError as err:  # Home Assistant stops: the outbox is saved
+            raise user_error(coordinator, err) from err
         return {"status": "queued"}
     try:
         if not coordinator.connected:
