@@ -36,6 +36,11 @@ BUFFER_KEEPING_REGISTRATION = {
     CONF_POLL_INTERVAL: 300,
     CONF_DEREGISTER_ON_UNLOAD: False,  # as when Home Assistant stops or restarts
 }
+DIRECT_PUSH_DEREGISTERING = {  # the defaults
+    CONF_DATA_MODE: DATA_MODE_DIRECT_PUSH,
+    CONF_POLL_INTERVAL: 300,
+    CONF_DEREGISTER_ON_UNLOAD: True,
+}
 
 
 class Received:
@@ -114,9 +119,13 @@ class Writer:
 # ---------------------------------------------------------------------- F1
 
 
-@pytest.mark.parametrize("ha2_options", [BUFFER_KEEPING_REGISTRATION])
+@pytest.mark.parametrize("ha2_options", [BUFFER_KEEPING_REGISTRATION, DIRECT_PUSH_DEREGISTERING])
 async def test_writes_accepted_while_the_session_starts_again_are_not_lost(rig: Rig) -> None:
-    """The platform answers a deregistration late, as NB-IoT round trips go (~1.5 s)."""
+    """The platform answers a deregistration late, as NB-IoT round trips go (~1.5 s).
+
+    Kept registered, the module buffers what comes meanwhile; deregistering, it still
+    takes writes until the platform answered, and pushes them to the entities.
+    """
     rig.platform.deregister_delay = 10.0  # scaled with the rest of the platform: 0.2 s
     with received(rig.hass) as got:
         writer = Writer(rig)

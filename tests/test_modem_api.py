@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,34 @@ async def test_a_full_node_is_read_whole_at_9600_baud(
     finally:
         await modem.close()
         await simulator.stop()
+
+
+async def test_a_cancelled_drain_finishes_the_read_on_the_line_and_stops(
+    modem: Bc26Modem, modem_sim: Bc26Simulator, modem_net: ScriptedNetwork, modem_events: Events
+) -> None:
+    """The module removes a node as it answers: a cancelled drain still hands that one over."""
+    await registered(modem, modem_events, DataMode.BUFFER_ACCESS)
+    held = [bytes([n]) * 4 for n in range(5)]
+    for node in held:
+        assert await modem_net.write(DOWNLINK, node) is True
+    modem_sim.response_delay = 0.1  # real seconds: time to cancel while the module answers
+
+    def reads() -> int:
+        return sum(command.startswith("AT+QLWRD") for command in modem_sim.commands)
+
+    drained: list[bytes] = []
+    drain = asyncio.create_task(modem.drain_buffer(drained.append))
+    await until(lambda: reads() == 2)  # the second read is on the line
+    drain.cancel()
+    drain.cancel()  # as Home Assistant's stop, then the integration's own
+    with pytest.raises(asyncio.CancelledError):
+        await drain
+    assert drained == held[:2]
+    assert modem_sim.buffered == 3
+    assert reads() == 2  # stopped before the next read
+    modem_sim.response_delay = 0.0
+    await modem.drain_buffer(drained.append)
+    assert drained == held
 
 
 async def test_registration_failures(

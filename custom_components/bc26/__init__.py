@@ -64,21 +64,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> bool
     data = entry.runtime_data = Bc26Data.create(hass, coordinator)
     await data.forwarder.async_load()
 
-    async def _async_stop_outbox() -> None:
+    async def _async_shut_down() -> None:
+        # Home Assistant stops: close the port, do not hold shutdown up with a deregistration.
         await data.forwarder.async_stop()
         await _async_close_outbox(data)
-
-    async def _async_stop_session(_: Event) -> None:
-        # Home Assistant stops: close the port, do not hold shutdown up with a deregistration.
-        await _async_stop_outbox()  # done already, unless the shutdown job was cut short
         data.uplinks.close()
         await coordinator.async_stop(deregister=False)
 
-    # The outbox stops in a shutdown job: Home Assistant runs those (for up to 20 s)
-    # before it cancels background tasks, which would cut short the grace (10 s) of an
-    # uplink on its way, and before the stop event. Direct sends go on until that event.
-    stop_outbox = HassJob(_async_stop_outbox, f"bc26 outbox {entry.title}")
-    entry.async_on_unload(hass.async_add_shutdown_job(stop_outbox))
+    async def _async_stop_session(_: Event) -> None:
+        await _async_shut_down()  # done already, unless the shutdown job was cut short
+
+    # Home Assistant runs shutdown jobs (for up to 20 s) before it cancels background
+    # tasks and before its stop event, at which it saves the states it restores. Here an
+    # uplink on its way gets its grace (10 s), a buffer read on the line its node, and
+    # that node is in the saved states.
+    shut_down = HassJob(_async_shut_down, f"bc26 stop {entry.title}")
+    entry.async_on_unload(hass.async_add_shutdown_job(shut_down))
     # Not listen_once: its remover fails when an unload follows the stop.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_session))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -120,10 +121,13 @@ async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> boo
         # No read may start once the entities are going: what the module still holds is
         # read by the next session instead of being handed to entities that are gone.
         await coordinator.async_stop_session()
+        # Deregistering, the module still takes writes until the platform answered, and
+        # pushes them: to entities that are still there.
+        if entry.options.get(CONF_DEREGISTER_ON_UNLOAD, DEFAULT_DEREGISTER_ON_UNLOAD):
+            await coordinator.async_deregister()
         unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
         if unload_ok:
-            deregister = entry.options.get(CONF_DEREGISTER_ON_UNLOAD, DEFAULT_DEREGISTER_ON_UNLOAD)
-            await coordinator.async_stop(deregister=deregister)
+            await coordinator.async_stop(deregister=False)
     finally:
         await _async_close_outbox(data)
     return unload_ok

@@ -187,30 +187,30 @@ class Bc26Coordinator(SessionState):
         return entry.async_create_background_task(self.hass, work, f"{name} {entry.title}")
 
     async def async_stop_session(self) -> None:
-        """Stop between two reads: a read cut off in flight would lose its node.
+        """Stop the session's tasks, between two reads (Bc26Modem.drain_buffer).
 
-        The lock is taken first (a drain holds it until the buffer is empty), briefly: a
-        registration waiting for its result holds it too, and reads nothing.
+        A read on the line when they are cancelled is finished first: the module removed
+        its node as it answered. That holds a stop up by one read's timeout at most.
         """
-        locked = False
-        with suppress(TimeoutError):
-            async with asyncio.timeout(self.timing.timeouts.response):
-                locked = await self._lock.acquire()
-        try:
-            for task in (self._task, self._healer.task):
-                if task is not None:
-                    task.cancel()
-                    with suppress(asyncio.CancelledError):
-                        await task
-        finally:
-            if locked:
-                self._lock.release()
+        session = () if self._task is None else (self._task,)
+        for task in (*session, *self._healer.tasks):
+            task.cancel()
+            with suppress(asyncio.CancelledError, ModemError):  # an update's, seen by its caller
+                await task
+
+    async def async_deregister(self) -> None:
+        """AT+QLWCLOSE when registered; call it with the session stopped.
+
+        The module still pushes what the platform writes until the platform answered.
+        """
+        if self.connected and self.registered:
+            await self._registrar.deregister(self._modem)
 
     async def async_stop(self, deregister: bool) -> None:
         """Stop the session; deregister first when asked and registered; close the port."""
         await self.async_stop_session()
-        if deregister and self.connected and self.registered:
-            await self._registrar.deregister(self._modem)
+        if deregister:
+            await self.async_deregister()
         await self._modem.close()
         self.connected = False
         self.state = RegistrationState.NOT_REGISTERED

@@ -73,7 +73,8 @@ class Healer:
     @property
     def tasks(self) -> tuple[asyncio.Task[None], ...]:
         """What runs now: the check and the update (to cancel when the session stops)."""
-        return tuple(task for task in (self.task, self._update_task) if task is not None)
+        running = (self.task, self._update_task)
+        return tuple(task for task in running if task is not None and not task.done())
 
     def suspect(self, hint: str) -> None:
         """Something suggests the registration is gone: check it (unless a check runs)."""

@@ -35,7 +35,10 @@ class BufferReader:
         self.pending = True
 
     async def read(self, modem: Bc26Modem) -> None:
-        """AT+QLWRD until the buffer is empty; pending again when it fails (raises as modem)."""
+        """AT+QLWRD until the buffer is empty; pending again when it fails (raises as modem).
+
+        Cancelled, it stops after the read on the line, whose node is delivered first.
+        """
         self.pending = False
         try:
             await modem.drain_buffer(self._node)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from . import commands
 from .channel import AtChannel, Begun, LostCallback, Response, UrcCallback
@@ -269,20 +270,39 @@ class Bc26Modem:
         already read; the piece of a node read before an error is kept, and the next
         drain continues it. A reboot empties the module's buffer: the piece is dropped.
         A module without LwM2M context refuses AT+QLWRD: nothing to read.
+
+        Cancelling stops the drain between two reads. The module removes what it
+        answers, so a read already on the line is finished first (its answer taken, a
+        node it completes handed over), within that command's own timeout; a read not
+        sent yet is not sent.
         """
-        while True:
+        state = _Draining()
+        # A task of its own: a cancellation of the caller does not reach the read on the line.
+        drain = asyncio.create_task(self._drain(on_node, state))
+        await _stopped_between_reads(drain, state)
+
+    async def _drain(self, on_node: Callable[[bytes], None], state: _Draining) -> None:
+        while not state.stopping:
+            state.on_line = False
+            command = commands.build_read(commands.MAX_PAYLOAD)
             try:
-                read = await self.read_buffer(commands.MAX_PAYLOAD)
+                begun = await self._channel.begin(command, state.sent)
             except CommandRejectedError:
                 return
-            if not read.data:
-                self._partial.clear()  # the module forgot the rest of a node (AT+QLWDEL)
+            if not self._take_piece(commands.parse_read(begun.lines), on_node):
                 return
-            self._partial += read.data
-            if read.remaining == 0:
-                node = bytes(self._partial)
-                self._partial.clear()
-                on_node(node)
+
+    def _take_piece(self, read: BufferRead, on_node: Callable[[bytes], None]) -> bool:
+        """Hand over the node `read` completes; False when the buffer was empty."""
+        if not read.data:
+            self._partial.clear()  # the module forgot the rest of a node (AT+QLWDEL)
+            return False
+        self._partial += read.data
+        if read.remaining == 0:
+            node = bytes(self._partial)
+            self._partial.clear()
+            on_node(node)
+        return True
 
     async def con_status(self) -> ConStatus:
         """AT+QLWDATASTATUS?: how the last CON message went."""
@@ -331,6 +351,40 @@ class Bc26Modem:
             ip_address=await _refused_as_none(self.ip_address()),
             con_status=await _refused_as_none(self.con_status()),
         )
+
+
+@dataclass(slots=True)
+class _Draining:
+    """Where a drain is: an AT+QLWRD on the line (its answer due), asked to stop."""
+
+    on_line: bool = False
+    stopping: bool = False
+
+    def sent(self) -> None:
+        self.on_line = True
+
+
+async def _stopped_between_reads(drain: asyncio.Task[None], state: _Draining) -> None:
+    """Wait for `drain`; a cancellation meanwhile stops it after the read on the line.
+
+    With no read on the line the drain is cancelled at once. The cancellation (repeated
+    ones too) is raised when the drain is over.
+    """
+    cancelled: asyncio.CancelledError | None = None
+    while not drain.done():
+        try:
+            await asyncio.wait((drain,))  # unlike shield, never raises what `drain` raises
+        except asyncio.CancelledError as err:
+            cancelled = err
+            state.stopping = True
+            if not state.on_line:
+                drain.cancel()
+    if cancelled is None:
+        drain.result()
+        return
+    if not drain.cancelled():
+        drain.exception()  # seen: the caller gets the cancellation it asked for
+    raise cancelled
 
 
 async def _refused_as_none[T](query: Awaitable[T]) -> T | None:
