@@ -148,3 +148,8 @@ def test_every_number_that_does_not_fit_is_refused_the_same_way(
 
 def test_a_negative_scale_still_encodes() -> None:
     assert encode("21.5", Encoding.INT16, -0.1) == struct.pack(">h", -215)
+
+
+def test_text_that_has_no_utf8_is_refused() -> None:
+    with pytest.raises(CannotEncodeError):
+        encode("21.5 \ud800", Encoding.TEXT)

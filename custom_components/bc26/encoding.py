@@ -67,7 +67,7 @@ def number(value: str) -> float | None:
 def encode(value: str, encoding: Encoding, scale: float = 1.0) -> bytes:
     """The bytes that send `value` (a state, an attribute, a template's text) as `encoding`."""
     if encoding is Encoding.TEXT:
-        data = value.encode()
+        data = _text(value)
     elif encoding is Encoding.HEX:
         data = _hex(value)
     else:
@@ -75,6 +75,13 @@ def encode(value: str, encoding: Encoding, scale: float = 1.0) -> bytes:
     if not 1 <= len(data) <= MAX_PAYLOAD:
         raise CannotEncodeError(f"{len(data)} bytes; the module sends 1 to {MAX_PAYLOAD}")
     return data
+
+
+def _text(value: str) -> bytes:
+    try:
+        return value.encode()
+    except UnicodeEncodeError:  # a lone surrogate (a template can make one): no UTF-8 for it
+        raise CannotEncodeError(f"{value[:40]!r} is not valid text") from None
 
 
 def _hex(value: str) -> bytes:
