@@ -394,7 +394,7 @@ async def test_update_registration_updates(rig: Rig) -> None:
 
 async def test_a_second_update_shares_the_first_and_holds_no_line(rig: Rig) -> None:
     """While the platform is slow to answer an update, a second one holds nothing up."""
-    rig.platform.update_delay = 50.0  # 1 s here: the manual allows the module 128 s
+    rig.platform.update_delay = 50.0  # 1 s here (the module gives up at 2): it may take 128 s
     before = rig.platform.registrations[ENDPOINT].updates
 
     def update() -> asyncio.Future[Any]:
@@ -421,6 +421,38 @@ async def test_a_second_update_shares_the_first_and_holds_no_line(rig: Rig) -> N
     await second
     assert list(rig.sim.commands).count("AT+QLWUPDATE") == 1
     assert rig.platform.registrations[ENDPOINT].updates == before + 1
+
+
+async def test_an_update_cut_short_by_an_unload_says_so(rig: Rig) -> None:
+    """The session stops the update it waits for: the caller learns why, not a bare cancel."""
+    rig.platform.update_delay = 500.0  # 10 s here
+    call = asyncio.ensure_future(
+        rig.hass.services.async_call(
+            DOMAIN, "update_registration", {"config_entry_id": rig.entry.entry_id}, blocking=True
+        )
+    )
+    await until(lambda: "AT+QLWUPDATE" in rig.sim.commands)
+    assert await rig.hass.config_entries.async_unload(rig.entry.entry_id)
+    with pytest.raises(HomeAssistantError) as caught:
+        await call
+    assert caught.value.translation_key == "module_unavailable"
+
+
+async def test_no_update_starts_once_the_session_stopped(
+    rig: Rig, entity_registry: er.EntityRegistry
+) -> None:
+    """The button pressed while the module deregisters (the entities are there until it did)."""
+    button = entity_registry.async_get_entity_id("button", DOMAIN, f"{IMEI}-update_registration")
+    rig.platform.deregister_delay = 50.0  # 1 s here
+    unloading = asyncio.ensure_future(rig.hass.config_entries.async_unload(rig.entry.entry_id))
+    await until(lambda: rig.sim.commands[-1] == "AT+QLWCLOSE")
+    with pytest.raises(HomeAssistantError) as caught:
+        await rig.hass.services.async_call(
+            "button", "press", {ATTR_ENTITY_ID: button}, blocking=True
+        )
+    assert caught.value.translation_key == "module_unavailable"
+    assert await unloading
+    assert "AT+QLWUPDATE" not in rig.sim.commands
 
 
 async def test_registration_actions_report_failures(rig: Rig) -> None:

@@ -123,8 +123,8 @@ class Writer:
 async def test_writes_accepted_while_the_session_starts_again_are_not_lost(rig: Rig) -> None:
     """The platform answers a deregistration late, as NB-IoT round trips go (~1.5 s).
 
-    Kept registered, the module buffers what comes meanwhile; deregistering, it still
-    takes writes until the platform answered, and pushes them to the entities.
+    Kept registered, the module buffers what comes meanwhile; deregistering, what it
+    took up to AT+QLWCLOSE reaches entities still there.
     """
     rig.platform.deregister_delay = 10.0  # scaled with the rest of the platform: 0.2 s
     with received(rig.hass) as got:

@@ -121,8 +121,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: Bc26ConfigEntry) -> boo
         # No read may start once the entities are going: what the module still holds is
         # read by the next session instead of being handed to entities that are gone.
         await coordinator.async_stop_session()
-        # Deregistering, the module still takes writes until the platform answered, and
-        # pushes them: to entities that are still there.
+        # The entities go once the module deregistered: a write it took up to then is
+        # pushed to entities that are still there.
         if entry.options.get(CONF_DEREGISTER_ON_UNLOAD, DEFAULT_DEREGISTER_ON_UNLOAD):
             await coordinator.async_deregister()
         unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

@@ -190,10 +190,11 @@ class Bc26Coordinator(SessionState):
         """Stop the session's tasks, between two reads (Bc26Modem.drain_buffer).
 
         A read on the line when they are cancelled is finished first: the module removed
-        its node as it answered. That holds a stop up by one read's timeout at most.
+        its node as it answered. That holds a stop up by one read's deadline at most (its
+        timeout, and up to `Timeouts.delete` more while its answer is still arriving).
         """
         session = () if self._task is None else (self._task,)
-        for task in (*session, *self._healer.tasks):
+        for task in (*session, *self._healer.stop()):
             task.cancel()
             with suppress(asyncio.CancelledError, ModemError):  # an update's, seen by its caller
                 await task

@@ -27,6 +27,7 @@ from .modem import (
     CommandRejectedError,
     ModemError,
     ModemTimeoutError,
+    PortError,
     RegistrationError,
     ResourcePath,
 )
@@ -69,22 +70,27 @@ class Healer:
         self.task: asyncio.Task[None] | None = None
         self._update_task: asyncio.Task[None] | None = None
         self._observation_task: asyncio.Task[None] | None = None
+        self._stopped = False
 
-    @property
-    def tasks(self) -> tuple[asyncio.Task[None], ...]:
-        """What runs now: the check and the update (to cancel when the session stops)."""
-        running = (self.task, self._update_task)
+    def stop(self) -> tuple[asyncio.Task[None], ...]:
+        """Start nothing from now on (the session stops); returns what runs, to cancel."""
+        self._stopped = True
+        running = (self.task, self._update_task, self._observation_task)
         return tuple(task for task in running if task is not None and not task.done())
 
     def suspect(self, hint: str) -> None:
         """Something suggests the registration is gone: check it (unless a check runs)."""
-        if not self._session.registered or (self.task is not None and not self.task.done()):
+        if self._stopped or not self._session.registered:
+            return
+        if self.task is not None and not self.task.done():
             return
         _LOGGER.debug("Checking the registration: %s", hint)
         self.task = self._start_task(self._check(), "bc26 registration check")
 
     def unacknowledged(self, path: ResourcePath) -> None:
         """A confirmable message to `path` timed out: see whether the observation went with it."""
+        if self._stopped:
+            return
         if self._observation_task is not None and not self._observation_task.done():
             return  # one look at a time: the registration it may start covers every path
         generation = self._session.generation
@@ -104,12 +110,23 @@ class Healer:
         One at a time, shared: a caller while one waits for its result (up to 128 s)
         awaits that one. A second AT+QLWUPDATE would wait for the first's result
         holding the session, and so every poll, read and send with it.
-        Raises what the modem raised (NotRegistered... through `modem_session`).
+        Raises what the modem raised (NotRegistered... through `modem_session`), and
+        PortError when the session stops first.
         """
+        if self._stopped:
+            raise PortError("the session stopped")
         if self._update_task is None or self._update_task.done():
             self._update_task = self._start_task(self._update(), "bc26 registration update")
             self._update_task.add_done_callback(_retrieve)
-        await asyncio.shield(self._update_task)
+        task = self._update_task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if task.cancelled() and (caller is None or not caller.cancelling()):
+                # The session stopped the update, not the caller: an error it can show.
+                raise PortError("the session stopped before the update's result") from None
+            raise
 
     async def _update(self) -> None:
         session = self._session

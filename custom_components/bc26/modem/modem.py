@@ -273,8 +273,8 @@ class Bc26Modem:
 
         Cancelling stops the drain between two reads. The module removes what it
         answers, so a read already on the line is finished first (its answer taken, a
-        node it completes handed over), within that command's own timeout; a read not
-        sent yet is not sent.
+        node it completes handed over), within that command's deadline (channel.py); a
+        read not sent yet is not sent.
         """
         state = _Draining()
         # A task of its own: a cancellation of the caller does not reach the read on the line.
