@@ -35,6 +35,8 @@ from aiocoap.transports.udp6 import MessageInterfaceUDP6, UDP6EndpointAddress
 
 from bc26sim.network import SendOutcome
 
+_LOGGER = logging.getLogger(__name__)
+
 # How a notification (a response on a routed token) is answered: an empty ACK
 # (a no-op for NON), a Reset, or nothing at all (as if it was lost).
 type Answer = Literal["ack", "reset", "ignore"]
@@ -134,15 +136,24 @@ class _ReportingMessageManager(MessageManager):  # type: ignore[misc]
             self._settle(message)
         route = self.routes.get(message.token) if message.code.is_response() else None
         if route is None:
-            super().dispatch_message(message)
+            self._to_aiocoap(message)
             return
         answer = route(message)
         if message.mtype is ACK:
-            super().dispatch_message(message)  # lets aiocoap close the exchange
+            self._to_aiocoap(message)  # lets aiocoap close the exchange
         elif message.mtype is CON and answer == "ack":
             self._answer(message, ACK)
         elif message.mtype in (CON, NON) and answer == "reset":
             self._answer(message, RST)
+
+    def _to_aiocoap(self, message: aiocoap.Message) -> None:
+        try:
+            super().dispatch_message(message)
+        except asyncio.InvalidStateError:
+            # aiocoap sets the result of a request whose sender gave up on it (a stop, a
+            # timeout) when the answer comes in the same loop iteration as the giving up,
+            # before its own cancellation handler ran: nobody waits for that answer.
+            _LOGGER.debug("answer to a request given up on: %r", message)
 
     def dispatch_error(self, error: Exception, remote: Any) -> None:
         super().dispatch_error(error, remote)
@@ -292,7 +303,7 @@ class CoapEndpoint:
         try:
             outcome = self._messages.send_watched(message, on_reset)
         except (OSError, aiocoap.error.Error):
-            logging.getLogger(__name__).info("Could not send %r", message, exc_info=True)
+            _LOGGER.info("Could not send %r", message, exc_info=True)
             return SendOutcome.FAILED
         return await outcome
 

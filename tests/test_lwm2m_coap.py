@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import contextlib
 import math
 
@@ -109,3 +109,47 @@ async def test_binding_by_name_and_to_a_busy_port(socket_enabled: None) -> None:
         assert by_name.port > 0
         with pytest.raises(OSError, match="in use"):
             await CoapEndpoint.open(_echo, "127.0.0.1", by_name.port, time_scale=1, name="x")
+
+
+def _after_iterations(count: int, then: Callable[[], object]) -> None:
+    """Call `then` `count` event-loop iterations from now."""
+    if count == 0:
+        then()
+    else:
+        asyncio.get_running_loop().call_soon(_after_iterations, count - 1, then)
+
+
+@pytest.mark.parametrize("iterations", range(6))
+async def test_an_answer_to_a_request_given_up_on_meanwhile_is_dropped(
+    socket_enabled: None, iterations: int
+) -> None:
+    """The sender stops waiting in the loop iteration in which the answer arrives.
+
+    aiocoap set the result of the request's cancelled future, and the error reached the
+    event loop's handler (a teardown error in Home Assistant's test harness). Which
+    iteration that is depends on aiocoap's sending: every one of the first few is tried.
+    """
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    waiting: list[asyncio.Task[aiocoap.Message]] = []
+
+    async def give_up_then_answer(request: aiocoap.Message) -> aiocoap.Message:
+        _after_iterations(iterations, waiting[0].cancel)
+        return aiocoap.Message(code=Code.CONTENT, payload=request.payload)
+
+    server = await CoapEndpoint.open(
+        give_up_then_answer, "127.0.0.1", 0, time_scale=SCALE, name="server"
+    )
+    try:
+        async with endpoint() as client:
+            request = aiocoap.Message(code=Code.GET, transport_tuning=client.tuning(True))
+            request.remote = client.remote("127.0.0.1", server.port)
+            waiting.append(asyncio.create_task(client.request(request)))
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting[0]
+            await asyncio.sleep(0.05)  # the answer's datagram, and anything it raised
+    finally:
+        await server.close()
+        loop.set_exception_handler(None)
+    assert errors == []
