@@ -476,24 +476,8 @@ async def test_an_answer_behind_a_backlog_at_the_deadline_is_taken(
     assert channel.in_step
 
 
-async def test_an_answer_still_arriving_at_the_deadline_is_taken(
-    channel: AtChannel, module_side: ModuleSide
-) -> None:
-    """A long answer on a slow line: a full AT+QLWRD answer takes 1.1 s at 9600 baud."""
-    task = _start(channel, commands.build_read())
-    assert await module_side.command() == "AT+QLWRD=512"
-    answer = b"\r\n+QLWRD: 512,0\r\n" + b"AB" * 512 + b"\r\n\r\nOK\r\n"
-    piece = 80  # bytes per 40 ms: the answer ends at about 0.5 s, past the deadline (0.3 s)
-    for start in range(0, len(answer), piece):
-        module_side.write(answer[start : start + piece])
-        await asyncio.sleep(0.04)
-    response = await task
-    assert response.lines == ("+QLWRD: 512,0", "AB" * 512)  # type: ignore[attr-defined]
-    assert channel.in_step
-
-
 async def test_a_long_command_has_its_wire_time(module_side: ModuleSide) -> None:
-    """At 9600 baud the module answers a 1,000-character send after reading it all (1 s)."""
+    """At 9600 baud a 1,000-character send takes 1 s to reach the module: not a timeout."""
     at = AtChannel(SHORT, transcript_size=50)
     await at.open(module_side.path, 9600)
     try:
@@ -501,7 +485,7 @@ async def test_a_long_command_has_its_wire_time(module_side: ModuleSide) -> None
         assert len(command.text) > 960
         task = _start(at, command)
         await module_side.command()
-        await asyncio.sleep(len(command.text) * 10 / 9600)  # the line's own time
+        await asyncio.sleep(SHORT.response + 0.1)  # past the plain deadline: still reading
         assert not task.done()
         module_side.answer()
         assert (await task).lines == ()  # type: ignore[attr-defined]
