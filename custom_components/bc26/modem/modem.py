@@ -257,9 +257,15 @@ class Bc26Modem:
             begun, lambda: SendFailedError(f"SEND FAIL for {len(data)} bytes to {path}")
         )
 
-    async def read_buffer(self, max_length: int = commands.MAX_PAYLOAD) -> BufferRead:
-        """AT+QLWRD: up to `max_length` bytes of the oldest node; BufferRead(b"", 0) if empty."""
-        return commands.parse_read((await self._run(commands.build_read(max_length))).lines)
+    async def read_buffer(
+        self, max_length: int = commands.MAX_PAYLOAD, on_written: Callable[[], None] | None = None
+    ) -> BufferRead:
+        """AT+QLWRD: up to `max_length` bytes of the oldest node; BufferRead(b"", 0) if empty.
+
+        `on_written` is called once the command is on its way (its answer removes a node).
+        """
+        begun = await self._channel.begin(commands.build_read(max_length), on_written)
+        return commands.parse_read(begun.lines)
 
     async def drain_buffer(self, on_node: Callable[[bytes], None]) -> None:
         """AT+QLWRD until the buffer is empty, handing each complete node to `on_node`.
@@ -284,12 +290,11 @@ class Bc26Modem:
     async def _drain(self, on_node: Callable[[bytes], None], state: _Draining) -> None:
         while not state.stopping:
             state.on_line = False
-            command = commands.build_read(commands.MAX_PAYLOAD)
             try:
-                begun = await self._channel.begin(command, state.sent)
+                read = await self.read_buffer(commands.MAX_PAYLOAD, state.sent)
             except CommandRejectedError:
                 return
-            if not self._take_piece(commands.parse_read(begun.lines), on_node):
+            if not self._take_piece(read, on_node):
                 return
 
     def _take_piece(self, read: BufferRead, on_node: Callable[[bytes], None]) -> bool:
