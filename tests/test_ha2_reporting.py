@@ -302,6 +302,8 @@ async def test_values_that_cannot_be_encoded_are_skipped_with_one_log_line(
             {CONF_VALUE_TEMPLATE: "invalid_template"},
         ),
         ("21.5", {CONF_ENCODING: "int16", CONF_SCALE: 0}, {CONF_SCALE: "invalid_scale"}),
+        ("21.5", {CONF_ENCODING: "int16", CONF_SCALE: "nan"}, {CONF_SCALE: "invalid_scale"}),
+        ("21.5", {CONF_ENCODING: "int16", CONF_SCALE: "-inf"}, {CONF_SCALE: "invalid_scale"}),
     ],
 )
 async def test_a_report_that_cannot_work_is_refused_in_the_flow(

@@ -11,6 +11,7 @@ a resource another entity is reported on already, a broken template.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import math
 from types import MappingProxyType
 from typing import Any
 
@@ -191,7 +192,8 @@ def _content_problem(
             Template(template, hass).ensure_valid()
         except TemplateError as err:
             return {CONF_VALUE_TEMPLATE: "invalid_template"}, {"error": str(err)}
-    if float(data.get(CONF_SCALE, 1)) == 0:
+    scale = float(data.get(CONF_SCALE, 1))
+    if scale == 0 or not math.isfinite(scale):
         return {CONF_SCALE: "invalid_scale"}, {}
     config = ReportConfig.from_data(data)
     state = hass.states.get(config.entity_id)
