@@ -151,8 +151,10 @@ class Payload:
 type PayloadListener = Callable[[Payload], None]
 
 
-class Phase(enum.Enum):
+class Phase(enum.StrEnum):
     """When a listener hears a payload (see the module docstring)."""
+
+    # A StrEnum, not an Enum: it is hashed for every payload, and Enum's hash is Python.
 
     UPDATE = "update"
     ANNOUNCE = "announce"
