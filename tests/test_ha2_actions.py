@@ -410,7 +410,11 @@ async def test_a_second_update_shares_the_first_and_holds_no_line(rig: Rig) -> N
     first = update()
     await until(lambda: "AT+QLWUPDATE" in rig.sim.commands)
     second = update()  # the button pressed while the periodic check's update waits, say
-    await asyncio.sleep(0.05)  # the second call reaches the session before the send does
+    # The second call reaches the session before the send does: counted in loop
+    # iterations, not time, so that a busy machine cannot reorder them. Its way there
+    # waits for nothing outside the loop.
+    for _ in range(100):
+        await asyncio.sleep(0)
     await rig.hass.services.async_call(
         DOMAIN, "send", {"config_entry_id": rig.entry.entry_id, "data": "AA"}, blocking=True
     )

@@ -146,6 +146,24 @@ async def test_writes_accepted_while_the_session_starts_again_are_not_lost(rig: 
     assert got.payloads == writer.accepted  # all of them, once each, in order
 
 
+@pytest.mark.parametrize("ha2_options", [DIRECT_PUSH_DEREGISTERING])
+async def test_a_write_pushed_while_the_module_deregisters_reaches_the_entities(rig: Rig) -> None:
+    """The module may push a write it took just before AT+QLWCLOSE until it answers.
+
+    The entities stay until the deregistration is over, so such a payload is shown and
+    announced, not read into a session whose entities are gone.
+    """
+    rig.platform.deregister_delay = 25.0  # scaled with the rest of the platform: 0.5 s
+    closes = list(rig.sim.commands).count("AT+QLWCLOSE")  # starting a session may close one
+    with received(rig.hass) as got:
+        unloading = asyncio.ensure_future(rig.hass.config_entries.async_unload(rig.entry.entry_id))
+        await until(lambda: list(rig.sim.commands).count("AT+QLWCLOSE") > closes)
+        rig.sim.inject(b"\r\n+QLWDATARECV: 19,1,0,4,4C415445\r\n")  # "LATE"
+        await until(lambda: got.payloads == [b"LATE"])
+        assert not unloading.done()  # it came while the module deregistered
+        assert await unloading
+
+
 # ---------------------------------------------------------------------- F9
 
 
