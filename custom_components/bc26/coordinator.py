@@ -221,6 +221,7 @@ class Bc26Coordinator(SessionState):
 
     async def _async_run(self) -> None:
         """Keep the module registered until the entry unloads."""
+        unexpected = 0
         while True:
             try:
                 if not self.connected:
@@ -236,6 +237,16 @@ class Bc26Coordinator(SessionState):
                 # The module stopped making sense (an answer no parser reads ...): start over.
                 LOGGER.debug("Session error, initialising again: %s", err)
                 self._async_set_unregistered()
+            except Exception:  # noqa: BLE001 - a bug: logged; a session that ends heals nothing
+                unexpected += 1
+                delay = self.timing.reconnect.delay(unexpected)
+                LOGGER.exception(
+                    "Unexpected error in the session with the BC26 on %s; starting over in %.0f s",
+                    self._port,
+                    delay,
+                )
+                self._async_set_unregistered()
+                await asyncio.sleep(delay)  # not woken early: a bug on every URC must not spin
 
     @property
     def _port(self) -> str:

@@ -20,7 +20,10 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before try number `attempt` + 1 (attempt >= 1)."""
-        return float(min(self.first * 2 ** max(attempt - 1, 0), self.maximum))
+        # Doublings capped: 2 ** 1024 does not fit a float, and attempt 1025 comes after
+        # 3.5 days of an unplugged module (5 min apart); any maximum is reached long before.
+        doublings = min(max(attempt - 1, 0), 1000)
+        return float(min(self.first * 2**doublings, self.maximum))
 
 
 @dataclass(frozen=True, slots=True)
