@@ -38,6 +38,7 @@ ACTION_ERRORS = {
     "data_too_long",
     "odd_length_hex",
     "invalid_hex",
+    "invalid_text",
     "invalid_id",
     "invalid_boolean",
     "path_not_declared",
@@ -77,7 +78,7 @@ def test_every_form_error_has_a_text() -> None:
     raised = set(re.findall(r'"(invalid_[a-z_]+)"', _source("subentry_flow.py")))
     assert raised == set(STRINGS["config_subentries"]["resource_sensor"]["error"])
     object_errors = set(
-        re.findall(r'"((?:invalid|no|already|buffer)_[a-z_]+)"', _source("object_flow.py"))
+        re.findall(r'"((?:invalid|no|already|buffer|still)_[a-z_]+)"', _source("object_flow.py"))
     ) | set(re.findall(r'TableError\(\s*"([a-z_]+)"', _source("resources.py")))
     assert object_errors == set(STRINGS["config_subentries"]["lwm2m_object"]["error"])
     options_errors = set(re.findall(r'"((?:invalid|buffer)_[a-z_]+)"', _source("config_flow.py")))

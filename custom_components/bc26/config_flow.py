@@ -66,7 +66,7 @@ from .object_flow import (
     entry_declarations,
 )
 from .report_flow import ReportSubentryFlow
-from .selectors import seconds, whole_number
+from .selectors import seconds, whole, whole_number
 from .subentry_flow import ResourceSensorSubentryFlow
 from .timing import session_timing
 
@@ -111,13 +111,6 @@ async def _async_identify(
     return identity, None
 
 
-def _whole(value: Any) -> int | None:
-    """A number field's value as an integer; None when it is not a whole number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value) if float(value).is_integer() else None
-
-
 def _platform_errors(user_input: dict[str, Any]) -> dict[str, str]:
     """Check the server and endpoint with the same rules the modem's command builders apply."""
     errors: dict[str, str] = {}
@@ -125,7 +118,7 @@ def _platform_errors(user_input: dict[str, Any]) -> dict[str, str]:
         validate_server_host(user_input[CONF_SERVER])
     except InvalidArgumentError:
         errors[CONF_SERVER] = "invalid_server"
-    port = _whole(user_input[CONF_SERVER_PORT])
+    port = whole(user_input[CONF_SERVER_PORT])
     if port is None or not 1 <= port <= 65535:
         errors[CONF_SERVER_PORT] = "invalid_server_port"
     try:
@@ -138,7 +131,7 @@ def _platform_errors(user_input: dict[str, Any]) -> dict[str, str]:
 def _platform_data(user_input: dict[str, Any]) -> dict[str, Any]:
     return {
         CONF_SERVER: user_input[CONF_SERVER],
-        CONF_SERVER_PORT: _whole(user_input[CONF_SERVER_PORT]),
+        CONF_SERVER_PORT: whole(user_input[CONF_SERVER_PORT]),
         CONF_ENDPOINT: user_input[CONF_ENDPOINT],
     }
 
@@ -306,17 +299,17 @@ def _options_errors(entry: ConfigEntry, user_input: dict[str, Any]) -> dict[str,
     errors: dict[str, str] = {}
     if problem := buffer_access_error(entry_declarations(entry), user_input[CONF_DATA_MODE]):
         errors[CONF_DATA_MODE] = problem
-    poll = _whole(user_input[CONF_POLL_INTERVAL])
+    poll = whole(user_input[CONF_POLL_INTERVAL])
     if poll is None or not MIN_POLL_INTERVAL <= poll <= MAX_POLL_INTERVAL:
         errors[CONF_POLL_INTERVAL] = "invalid_poll_interval"
     for key, low, high, error in (
         (CONF_QUEUE_SIZE, 1, MAX_QUEUE_SIZE, "invalid_queue_size"),
         (CONF_QUEUE_AGE, MIN_QUEUE_AGE, MAX_QUEUE_AGE, "invalid_queue_age"),
     ):
-        value = _whole(user_input[key])
+        value = whole(user_input[key])
         if value is None or not low <= value <= high:
             errors[key] = error
-    check = _whole(user_input[CONF_CHECK_INTERVAL])
+    check = whole(user_input[CONF_CHECK_INTERVAL])
     if check is None or not (check == 0 or MIN_CHECK_INTERVAL <= check <= MAX_CHECK_INTERVAL):
         errors[CONF_CHECK_INTERVAL] = "invalid_check_interval"
     return errors
@@ -345,10 +338,10 @@ class Bc26OptionsFlow(OptionsFlowWithReload):
                 return self.async_create_entry(
                     data={
                         CONF_DATA_MODE: user_input[CONF_DATA_MODE],
-                        CONF_POLL_INTERVAL: _whole(user_input[CONF_POLL_INTERVAL]),
-                        CONF_CHECK_INTERVAL: _whole(user_input[CONF_CHECK_INTERVAL]),
-                        CONF_QUEUE_SIZE: _whole(user_input[CONF_QUEUE_SIZE]),
-                        CONF_QUEUE_AGE: _whole(user_input[CONF_QUEUE_AGE]),
+                        CONF_POLL_INTERVAL: whole(user_input[CONF_POLL_INTERVAL]),
+                        CONF_CHECK_INTERVAL: whole(user_input[CONF_CHECK_INTERVAL]),
+                        CONF_QUEUE_SIZE: whole(user_input[CONF_QUEUE_SIZE]),
+                        CONF_QUEUE_AGE: whole(user_input[CONF_QUEUE_AGE]),
                         CONF_DEREGISTER_ON_UNLOAD: user_input[CONF_DEREGISTER_ON_UNLOAD],
                     }
                 )

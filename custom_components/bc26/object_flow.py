@@ -20,19 +20,20 @@ from homeassistant.config_entries import (
     ConfigSubentry,
     ConfigSubentryData,
 )
-from homeassistant.const import CONF_NAME
+from homeassistant.const import CONF_ENTITY_ID, CONF_NAME
 from homeassistant.helpers import selector
 
 from .compat import vol
-from .const import CONF_DATA_MODE, DATA_MODE_BUFFER_ACCESS, SUBENTRY_OBJECT
-from .modem import MAX_ID
+from .const import CONF_DATA_MODE, DATA_MODE_BUFFER_ACCESS, SUBENTRY_OBJECT, SUBENTRY_REPORT
+from .modem import MAX_ID, parse_id
+from .reporting import CONF_RESOURCE_PATH
 from .resources import (
     Declaration,
     TableError,
     check_table,
     declarations_of,
 )
-from .selectors import whole_number
+from .selectors import whole, whole_number
 from .subentry_form import Checked, FormSubentryFlow, Saved
 
 CONF_OBJECT = "object"
@@ -118,16 +119,15 @@ def entry_declarations(entry: ConfigEntry[Any], without: str | None = None) -> l
 
 def _ids(text: str) -> list[int] | None:
     """`"5850, 5851"` -> [5850, 5851]; None when it is not a list of IDs."""
-    parts = [part for part in _ID_LIST.split(str(text).strip()) if part]
-    if not all(part.isdigit() and part.isascii() and int(part) <= MAX_ID for part in parts):
+    ids = [parse_id(part) for part in _ID_LIST.split(str(text).strip()) if part]
+    if None in ids:
         return None
-    return sorted({int(part) for part in parts})
+    return sorted({number for number in ids if number is not None})
 
 
-def _whole(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value) if float(value).is_integer() and 0 <= value <= MAX_ID else None
+def _id(value: Any) -> int | None:
+    number = whole(value)
+    return number if number is not None and 0 <= number <= MAX_ID else None
 
 
 class ObjectSubentryFlow(FormSubentryFlow):
@@ -147,7 +147,7 @@ class ObjectSubentryFlow(FormSubentryFlow):
 
     def _validate(self, user_input: Mapping[str, Any], editing: str | None) -> Checked:
         """(errors, placeholders, the object instance to save)."""
-        obj, instance = _whole(user_input[CONF_OBJECT]), _whole(user_input[CONF_INSTANCE])
+        obj, instance = _id(user_input[CONF_OBJECT]), _id(user_input[CONF_INSTANCE])
         written, reported = _ids(user_input[CONF_WRITTEN]), _ids(user_input[CONF_REPORTED])
         errors = _field_errors(obj, instance, written, reported)
         if errors or obj is None or instance is None or written is None or reported is None:
@@ -163,6 +163,8 @@ class ObjectSubentryFlow(FormSubentryFlow):
             check_table(table)
         except TableError as err:
             return {"base": err.key}, err.placeholders, None
+        if still := _reports_undeclared(entry, table):
+            return {"base": "still_reported"}, still, None
         if problem := buffer_access_error(table, entry.options.get(CONF_DATA_MODE, "")):
             return {"base": problem}, {}, None
         return {}, {}, Saved(data["title"], dict(data["data"]), data["unique_id"])
@@ -172,6 +174,21 @@ class ObjectSubentryFlow(FormSubentryFlow):
         entry = self._get_entry()
         if user_input.get(CONF_REGISTER_NOW) and entry.state is ConfigEntryState.LOADED:
             entry.runtime_data.session.async_schedule_reregister()
+
+
+def _reports_undeclared(entry: ConfigEntry[Any], table: list[Declaration]) -> dict[str, str]:
+    """The entity (and resource) a report subentry reports on, if `table` stops declaring it.
+
+    Home Assistant would go on reporting a value the module refuses to send. A report
+    on a resource no longer declared before this change is not this change's doing.
+    """
+    before = {str(each.path) for each in entry_declarations(entry) if each.direction.reportable}
+    after = {str(each.path) for each in table if each.direction.reportable}
+    for subentry in entry.subentries.values():
+        path = subentry.data.get(CONF_RESOURCE_PATH)
+        if subentry.subentry_type == SUBENTRY_REPORT and path in before - after:
+            return {"entity": str(subentry.data.get(CONF_ENTITY_ID)), "path": str(path)}
+    return {}
 
 
 def _field_errors(

@@ -57,7 +57,7 @@ from .reporting import (
     payload_of,
 )
 from .resources import Declaration, Direction, TableError, check_table
-from .selectors import seconds
+from .selectors import seconds, whole
 from .subentry_form import Checked, FormSubentryFlow, Saved
 
 CONF_DECLARE = "declare"
@@ -127,6 +127,8 @@ class ReportSubentryFlow(FormSubentryFlow):
         if error := self._resource_error(path, bool(user_input[CONF_DECLARE]), editing):
             key, placeholders = error
             return {CONF_RESOURCE_PATH: key}, placeholders, None
+        if errors := _number_errors(data):
+            return errors, {}, None
         if problem := _content_problem(self.hass, data):
             return *problem, None
         return {}, {}, Saved(f"{data[CONF_ENTITY_ID]} → {path}", data, str(path))
@@ -183,6 +185,26 @@ class ReportSubentryFlow(FormSubentryFlow):
             entry.runtime_data.session.async_schedule_reregister()
 
 
+def _number_errors(data: Mapping[str, Any]) -> dict[str, str]:
+    """Whole seconds in range, a deadband of 0 or more, a scale other than 0; all finite.
+
+    The number fields take "nan" and "inf": saved, a NaN would turn a feature off
+    without a word, and Home Assistant's storage writes it as null.
+    """
+    errors: dict[str, str] = {}
+    for key in (CONF_MIN_INTERVAL, CONF_HEARTBEAT):
+        number = whole(data.get(key, 0))
+        if number is None or not 0 <= number <= MAX_SECONDS:
+            errors[key] = "invalid_seconds"
+    deadband = float(data.get(CONF_DEADBAND, 0))
+    if not (math.isfinite(deadband) and deadband >= 0):
+        errors[CONF_DEADBAND] = "invalid_deadband"
+    scale = float(data.get(CONF_SCALE, 1))
+    if scale == 0 or not math.isfinite(scale):
+        errors[CONF_SCALE] = "invalid_scale"
+    return errors
+
+
 def _content_problem(
     hass: HomeAssistant, data: dict[str, Any]
 ) -> tuple[dict[str, str], dict[str, str]] | None:
@@ -192,9 +214,6 @@ def _content_problem(
             Template(template, hass).ensure_valid()
         except TemplateError as err:
             return {CONF_VALUE_TEMPLATE: "invalid_template"}, {"error": str(err)}
-    scale = float(data.get(CONF_SCALE, 1))
-    if scale == 0 or not math.isfinite(scale):
-        return {CONF_SCALE: "invalid_scale"}, {}
     config = ReportConfig.from_data(data)
     state = hass.states.get(config.entity_id)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.helpers import selector
 
 
@@ -20,3 +22,13 @@ def whole_number(
 def seconds(minimum: float, maximum: float) -> selector.NumberSelector:
     """Whole seconds from `minimum` to `maximum`."""
     return whole_number(minimum, maximum, "s")
+
+
+def whole(value: Any) -> int | None:
+    """A number field's value as an integer; None when it is not a whole number.
+
+    A NumberSelector gives floats, and takes "nan" and "inf" (no range check refuses them).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if float(value).is_integer() else None

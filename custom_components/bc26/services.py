@@ -41,6 +41,7 @@ from .modem import (
     PortError,
     ResourcePath,
     SendFailedError,
+    parse_id,
 )
 from .outbox import OutboxFullError
 from .uplink import (
@@ -177,7 +178,10 @@ def _payload(data: str, encoding: str) -> bytes:
         except ValueError:
             raise _refusal("invalid_hex") from None
     else:
-        payload = data.encode()
+        try:
+            payload = data.encode()
+        except UnicodeEncodeError:  # a lone surrogate, such as a template's '\ud800'
+            raise _refusal("invalid_text") from None
     if len(payload) > MAX_PAYLOAD:
         raise _refusal("data_too_long", length=str(len(payload)), maximum=str(MAX_PAYLOAD))
     return payload
@@ -191,8 +195,8 @@ def _integer(value: Any) -> int | None:
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
-    if isinstance(value, str) and value.strip().isdigit() and value.isascii():
-        return int(value)
+    if isinstance(value, str):
+        return parse_id(value)
     return None
 
 
@@ -200,14 +204,22 @@ def _whole_number(value: Any, field: str) -> int:
     """An id: 0-65535 as a number or a string of digits (what a template renders)."""
     number = _integer(value)
     if number is None or not 0 <= number <= MAX_ID:
-        raise _refusal("invalid_id", field=field, value=str(value)[:40], maximum=str(MAX_ID))
+        raise _refusal("invalid_id", field=field, value=_shown(value), maximum=str(MAX_ID))
     return number
 
 
 def _boolean(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
-        raise _refusal("invalid_boolean", field=field, value=str(value)[:40])
+        raise _refusal("invalid_boolean", field=field, value=_shown(value))
     return value
+
+
+def _shown(value: Any) -> str:
+    """`value` for an error message, cut short."""
+    try:
+        return str(value)[:40]
+    except ValueError:  # an int of more than 4,300 digits, alone or in a list
+        return "a number too long to show"
 
 
 def _path(coordinator: Bc26Coordinator, call: Mapping[str, Any]) -> ResourcePath:

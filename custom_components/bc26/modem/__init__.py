@@ -30,6 +30,7 @@ from .models import (
     SignalQuality,
     Timeouts,
     TranscriptLine,
+    parse_id,
 )
 from .modem import Bc26Modem, FinalResult
 from .urc import (
@@ -80,6 +81,7 @@ __all__ = [
     "UnexpectedResponseError",
     "UnknownUrc",
     "UrcEvent",
+    "parse_id",
     "validate_endpoint",
     "validate_server_host",
 ]

@@ -9,6 +9,18 @@ from typing import NamedTuple, Self
 from .errors import InvalidArgumentError
 
 MAX_ID = 65535  # object, instance and resource IDs (manual 3.3)
+# Digits an ID may be written with (leading zeros allowed). Longer text is no ID, and
+# not handed to int(), which refuses more than 4,300 digits with a bare ValueError.
+_MAX_ID_DIGITS = 10
+
+
+def parse_id(text: str) -> int | None:
+    """`"5700"` -> 5700; None unless `text` is ASCII digits (spaces around) for 0 to 65535."""
+    digits = text.strip()
+    if not (digits.isdigit() and digits.isascii() and len(digits) <= _MAX_ID_DIGITS):
+        return None
+    number = int(digits)
+    return number if number <= MAX_ID else None
 
 
 class ResourcePath(NamedTuple):
@@ -33,10 +45,17 @@ class ResourcePath(NamedTuple):
     @classmethod
     def parse(cls, text: str) -> Self:
         """`19/1/0` or `/19/1/0` as users write it; InvalidArgumentError when it is not one."""
-        parts = text.strip().strip("/").split("/") if isinstance(text, str) else []
-        if len(parts) != 3 or not all(part.isdigit() and part.isascii() for part in parts):
-            raise InvalidArgumentError(f"not an object/instance/resource path: {text!r}")
-        return cls.of(*(int(part) for part in parts))
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"not an object/instance/resource path: {type(text)}")
+        parts = text.strip().strip("/").split("/")
+        ids = [
+            number
+            for part in parts
+            if part == part.strip() and (number := parse_id(part)) is not None
+        ]
+        if len(parts) != 3 or len(ids) != 3:
+            raise InvalidArgumentError(f"not an object/instance/resource path: {text[:40]!r}")
+        return cls(*ids)
 
     def __str__(self) -> str:
         """`19/1/0`: how users and the manual write a path."""
