@@ -29,7 +29,8 @@ from custom_components.bc26.reporting import (
     CONF_RESOURCE_PATH,
 )
 
-from .ha2_fixtures import Rig
+from .ha2_fixtures import ENDPOINT, Rig
+from .ha_fixtures import until
 
 SENSOR = "sensor.outdoor_temperature"
 HUGE_DIGITS = "1" * 5000  # more digits than Python turns into an int (4300 by default)
@@ -212,3 +213,32 @@ async def test_report_flow_refuses_nan_and_sub_second_timing(
     assert field in result["errors"]
     assert dict(rig.entry.subentries) == before
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    "ha2_subentries",
+    [
+        [
+            object_subentry(3303, 0, [], [5700], "Temperature"),
+            ConfigSubentryData(
+                data={
+                    CONF_ENTITY_ID: SENSOR,
+                    CONF_RESOURCE_PATH: "3303/0/5700",
+                    CONF_ENCODING: "text",
+                    CONF_CONFIRMABLE: False,
+                    CONF_MIN_INTERVAL: None,  # NaN, as Home Assistant's storage wrote it
+                    CONF_HEARTBEAT: None,
+                    CONF_KEEP_HISTORY: False,
+                },
+                subentry_type=SUBENTRY_REPORT,
+                title=f"{SENSOR} → 3303/0/5700",
+                unique_id="3303/0/5700",
+            ),
+        ]
+    ],
+)
+async def test_a_report_saved_with_nan_before_the_form_refused_it_still_loads(rig: Rig) -> None:
+    """Such an entry failed to set up (float(None)); its timing now reads as none."""
+    assert (await rig.platform.observe(ENDPOINT, (3303, 0, 5700))).ok
+    rig.hass.states.async_set(SENSOR, "21.5")
+    await until(lambda: [u.payload for u in rig.platform.uplinks][-1:] == [b"21.5"])

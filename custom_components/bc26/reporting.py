@@ -101,9 +101,10 @@ class ReportConfig:
             scale=float(data.get(CONF_SCALE) or 1.0),
             template=data.get(CONF_VALUE_TEMPLATE) or None,
             confirmable=bool(data.get(CONF_CONFIRMABLE, False)),
-            min_interval=float(data.get(CONF_MIN_INTERVAL, 0)),
+            # null: a NaN the form once took, as Home Assistant's storage writes it
+            min_interval=float(data.get(CONF_MIN_INTERVAL) or 0),
             deadband=float(deadband) if deadband not in (None, "") else None,
-            heartbeat=float(data.get(CONF_HEARTBEAT, 0)),
+            heartbeat=float(data.get(CONF_HEARTBEAT) or 0),
             keep_history=bool(data.get(CONF_KEEP_HISTORY, False)),
         )
 
