@@ -10,6 +10,8 @@ word, and the entry could not even be unloaded.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 import dataclasses
 import logging
 
@@ -24,6 +26,17 @@ from custom_components.bc26.registration import RegistrationState
 from custom_components.bc26.timing import Backoff
 
 from .ha_fixtures import FAST_TIMING, until
+
+# A thousand attempts take 3-6 s here; a loaded machine may need several times that.
+LONG_WAIT = 120.0
+
+
+async def until_done(predicate: Callable[[], bool]) -> None:
+    """As `until`, with room for a thousand attempts on a busy machine."""
+    async with asyncio.timeout(LONG_WAIT):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
 
 TINY = Backoff(first=0.001, maximum=0.001)  # every back-off a millisecond
 LONG_OUTAGE = 1030  # attempts: past 1024, where 2 ** (attempt - 1) leaves a float's range
@@ -51,7 +64,7 @@ async def _unplugged_for_days(
     """The module unplugged for LONG_OUTAGE reconnect attempts, then plugged in again."""
     caplog.set_level(logging.DEBUG, logger="custom_components.bc26")
     await bc26.unplug()
-    await until(
+    await until_done(
         lambda: _reconnect_attempts(caplog) >= LONG_OUTAGE or not _still_running(coordinator)
     )
     await bc26.replug()
@@ -75,7 +88,9 @@ async def test_registration_failing_for_weeks_still_registers_when_it_can(
     bc26.refused_commands.add("+CMEE")  # every attempt fails at once (any failure would do)
     coordinator.async_schedule_reregister()
     log = coordinator.registrations
-    await until(lambda: log.consecutive_failures >= LONG_OUTAGE or not _still_running(coordinator))
+    await until_done(
+        lambda: log.consecutive_failures >= LONG_OUTAGE or not _still_running(coordinator)
+    )
     bc26.refused_commands.discard("+CMEE")  # the platform is back
     await until(lambda: coordinator.registered or not _still_running(coordinator))
     assert _still_running(coordinator)
