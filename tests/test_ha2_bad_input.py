@@ -29,10 +29,10 @@ from custom_components.bc26.reporting import (
     CONF_RESOURCE_PATH,
 )
 
-from .ha2_fixtures import ENDPOINT, Rig
+from .ha2_fixtures import ENDPOINT, Rig, call_send
 from .ha_fixtures import until
+from .test_ha2_reporting import SENSOR, start_report
 
-SENSOR = "sensor.outdoor_temperature"
 HUGE_DIGITS = "1" * 5000  # more digits than Python turns into an int (4300 by default)
 
 
@@ -47,32 +47,7 @@ def _sends(rig: Rig) -> list[str]:
 
 
 async def _send(rig: Rig, **fields: Any) -> Any:
-    return await rig.hass.services.async_call(
-        DOMAIN,
-        "send",
-        {"config_entry_id": rig.entry.entry_id, **fields},
-        blocking=True,
-        return_response=True,
-    )
-
-
-async def _report_flow(rig: Rig, **answer: Any) -> dict[str, Any]:
-    result = await rig.hass.config_entries.subentries.async_init(
-        (rig.entry.entry_id, SUBENTRY_REPORT), context={"source": SOURCE_USER}
-    )
-    assert result["type"] is FlowResultType.FORM
-    full = {
-        CONF_ENTITY_ID: SENSOR,
-        CONF_RESOURCE_PATH: "3303/0/5700",
-        "declare": False,
-        CONF_ENCODING: "text",
-        CONF_CONFIRMABLE: False,
-        CONF_MIN_INTERVAL: 0,
-        CONF_HEARTBEAT: 0,
-        CONF_KEEP_HISTORY: False,
-        **answer,
-    }
-    return dict(await rig.hass.config_entries.subentries.async_configure(result["flow_id"], full))
+    return await call_send(rig.hass, rig.entry.entry_id, **fields)
 
 
 async def _object_flow(rig: Rig, answer: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +121,7 @@ async def test_object_reconfigure_cannot_undeclare_a_resource_an_entity_is_repor
     no longer declares, be refused by the module again and again, and expire.
     """
     rig.hass.states.async_set(SENSOR, "21.5")
-    result = await _report_flow(rig)
+    result = await start_report(rig)
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await rig.hass.async_block_till_done()
     (object_id,) = [
@@ -181,7 +156,7 @@ async def test_report_flow_path_with_an_overlong_number_shows_a_form_error(rig: 
     """A custom path typed into the dropdown with more digits than int() takes."""
     rig.hass.states.async_set(SENSOR, "21.5")
     before = dict(rig.entry.subentries)
-    result = await _report_flow(rig, **{CONF_RESOURCE_PATH: f"{HUGE_DIGITS}/0/0"})
+    result = await start_report(rig, **{CONF_RESOURCE_PATH: f"{HUGE_DIGITS}/0/0"})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_RESOURCE_PATH: "invalid_path"}
     assert dict(rig.entry.subentries) == before
@@ -208,7 +183,7 @@ async def test_report_flow_refuses_nan_and_sub_second_timing(
     """
     rig.hass.states.async_set(SENSOR, "21.5")
     before = dict(rig.entry.subentries)
-    result = await _report_flow(rig, **{field: value})
+    result = await start_report(rig, **{field: value})
     assert result["type"] is FlowResultType.FORM, f"{field}={value!r} was saved"
     assert field in result["errors"]
     assert dict(rig.entry.subentries) == before
