@@ -4,8 +4,10 @@ Nothing in the download identifies the module, its owner or what it carries: the
 IMEI, the endpoint name, the configured and the resolved server, the module's IP
 address and every payload are redacted. Payloads and addresses are found by the
 shape of the lines that carry them; names are then replaced token by token (the
-characters AT lines separate fields with), never as substrings: an endpoint named
-`2` must not turn `+CSQ: 23,0` into nonsense.
+characters AT lines separate fields with), not as substrings: an endpoint named `2`
+must not turn `+CSQ: 23,0` into nonsense. A name that holds such a character itself
+(an endpoint `urn:dev:ops:meter-42`, as LwM2M recommends) is no single token, and is
+replaced wherever it occurs.
 """
 
 from __future__ import annotations
@@ -142,6 +144,9 @@ def redact_line(line: str, secrets: set[str]) -> str:
 
 def redact_tokens(text: str, secrets: set[str]) -> str:
     """`text` with every field equal to a secret replaced (quotes and separators kept)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if _TOKEN_SEPARATORS.search(secret):
+            text = text.replace(secret, REDACTED)
     pieces = _TOKEN_SEPARATORS.split(text)
     return "".join(REDACTED if piece in secrets else piece for piece in pieces)
 
