@@ -25,7 +25,7 @@ from syrupy.filters import props
 from bc26sim import Bc26Simulator, ScriptedNetwork
 from custom_components.bc26.coordinator import Bc26Coordinator
 
-from .ha_fixtures import IMEI, SLUG, until
+from .ha_fixtures import IMEI, SLUG, module_entry, until
 
 
 def _value(member: StrEnum | str | None) -> str | None:
@@ -124,3 +124,39 @@ async def test_diagnostics(
     transcript = diagnostics["transcript"]
     assert transcript
     assert any("AT+QLWCONF" in line and "**REDACTED**" in line for line in transcript)
+
+
+async def test_link_sensors_follow_the_module_while_it_cannot_register(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    bc26: Bc26Simulator,
+    scripted_network: ScriptedNetwork,
+) -> None:
+    """They are what to check then (README, Troubleshooting): not the registered session's."""
+    signal = f"sensor.{SLUG}_signal_strength"
+    await until(lambda: hass.states.get(signal).state == "-67")
+    scripted_network.register_result = False
+    await bc26.reboot()  # the session registers afresh, and now fails
+    bc26.signal = (3, 0)  # -107 dBm: coverage went
+    await until(lambda: coordinator.registrations.consecutive_failures >= 1)
+    await until(lambda: hass.states.get(signal).state == "-107")
+    assert hass.states.get(f"sensor.{SLUG}_registration_state").state == "waiting_to_retry"
+
+
+async def test_diagnostics_redact_an_endpoint_in_urn_form(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    fast_timing: object,
+    bc26_port: str,
+) -> None:
+    """A name holding the characters AT lines split fields at is no single token."""
+    entry = module_entry(bc26_port, endpoint="urn:dev:ops:acme-meter-0042")  # as LwM2M advises
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await until(lambda: entry.runtime_data.session.registered)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert any(
+        "AT+QLWCONF" in line and "**REDACTED**" in line for line in diagnostics["transcript"]
+    )
+    assert "acme-meter-0042" not in json.dumps(diagnostics)
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -266,10 +266,18 @@ class Bc26Coordinator(SessionState):
                 self.registrations.failed(err, self._registrar.mode, before_registering=before)
                 self.async_set_state(RegistrationState.WAITING_TO_RETRY)
                 failures = self.registrations.consecutive_failures
-                await self._async_wait(self.timing.registration.delay(failures))
+                await self._async_wait_to_retry(self.timing.registration.delay(failures))
             else:
                 self._poller.unanswered = 0
                 self.registrations.succeeded()
+
+    async def _async_wait_to_retry(self, delay: float) -> None:
+        """Wait `delay` before registering again, polling the link meanwhile (what to check)."""
+        end = asyncio.get_running_loop().time() + delay
+        while (remaining := end - asyncio.get_running_loop().time()) > 0:
+            interval = await self._poller.poll_link()
+            if await self._async_wait(min(remaining, interval)):
+                return  # woken: a restart, a lost port or a request cuts the wait short
 
     async def _async_serve(self) -> None:
         """While registered: poll, drain what the module buffered, check, wait for URCs."""
@@ -305,12 +313,14 @@ class Bc26Coordinator(SessionState):
         LOGGER.info("The BC26 on %s is available again", self._port)
         self.async_notify()
 
-    async def _async_wait(self, delay: float) -> None:
-        """Sleep up to `delay` seconds; a URC or the port wakes the session earlier."""
+    async def _async_wait(self, delay: float) -> bool:
+        """Sleep up to `delay` seconds; a URC or the port wakes the session earlier (True)."""
+        woken = False
         with suppress(TimeoutError):
             async with asyncio.timeout(delay):
-                await self._wake.wait()
+                woken = await self._wake.wait()
         self._wake.clear()
+        return woken
 
     def _raise_if_port_lost(self) -> None:
         if self._port_lost is not None:

@@ -1,11 +1,11 @@
-"""The slow side of a registered session: the link poll, buffered reads, silences.
+"""The slow side of a session: the link poll, buffered reads, silences.
 
 The poll reads signal, network registration, IP address and the last confirmable
 send's status (one `status()`), and in buffer access mode reads the buffer too: a
 missed +QLWDATARECV would stop all further ones (manual 3.10, note 1). A poll or read
 the module does not answer marks the link unknown and is tried again soon; only
 SILENCE_LIMIT in a row count as a module that stopped answering, which registers
-afresh.
+afresh. While the module cannot register, the link alone is polled.
 """
 
 from __future__ import annotations
@@ -92,6 +92,21 @@ class LinkPoller:
             session.con_status = link.con_status
         session.async_notify()
         return interval
+
+    async def poll_link(self) -> float:
+        """Signal, network and address while the module cannot register; the next poll's delay.
+
+        They are what to check then (coverage, SIM). Silence only marks them unknown:
+        registering already starts over on its own.
+        """
+        session = self._session
+        try:
+            async with session.modem_session() as modem:
+                session.link = await modem.status()
+        except (ModemTimeoutError, ModemRebootedError):
+            session.link = LinkStatus()
+        session.async_notify()
+        return option_interval(session.config_entry, CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
 
     async def drain(self) -> float:
         """Read what the module announced; the delay before trying again (0: all read)."""
