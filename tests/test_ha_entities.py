@@ -23,6 +23,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
 from bc26sim import Bc26Simulator, ScriptedNetwork
+from custom_components.bc26.const import DOMAIN, SUBENTRY_OBJECT
 from custom_components.bc26.coordinator import Bc26Coordinator
 
 from .ha_fixtures import IMEI, SLUG, module_entry, until
@@ -160,3 +161,26 @@ async def test_diagnostics_redact_an_endpoint_in_urn_form(
     )
     assert "acme-meter-0042" not in json.dumps(diagnostics)
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_raw_sensor_of_a_path_no_longer_declared_leaves_the_registry(
+    hass: HomeAssistant,
+    coordinator: Bc26Coordinator,
+    config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """It could never change again; kept, the frontend would refuse to delete it."""
+    unique_id = f"{IMEI}-resource-19-1-0"
+    entity_id = entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id)
+    assert entity_id is not None
+    (downlink,) = (
+        subentry_id
+        for subentry_id, subentry in config_entry.subentries.items()
+        if subentry.subentry_type == SUBENTRY_OBJECT and subentry.unique_id == "19/1"
+    )
+    assert hass.config_entries.async_remove_subentry(config_entry, downlink)
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    session: Bc26Coordinator = config_entry.runtime_data.session
+    await until(lambda: session.registered)
+    assert entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id) is None
+    assert hass.states.get(entity_id) is None

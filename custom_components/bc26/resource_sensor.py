@@ -189,12 +189,21 @@ class RawSensors:
         self._sensors: dict[ResourcePath, RawResourceSensor] = {}
 
     def add_known(self, registry: er.EntityRegistry) -> None:
-        """The declared writable paths and those seen in earlier runs."""
+        """The declared writable paths and those seen in earlier runs, if still declared.
+
+        The sensor of a path no longer declared would never change again: it leaves the
+        entity registry, rather than stay as an entity the integration still provides.
+        """
         entry = self._data.session.config_entry
-        paths = set(self._data.session.declared.writable)
+        declared = self._data.session.declared
+        paths = set(declared.writable)
         for registry_entry in _own_sensors(registry, entry):
-            if (path := _path_of_raw_unique_id(entry, registry_entry.unique_id)) is not None:
+            if (path := _path_of_raw_unique_id(entry, registry_entry.unique_id)) is None:
+                continue
+            if declared.get(path) is not None:
                 paths.add(path)
+            else:
+                registry.async_remove(registry_entry.entity_id)
         self._add([self._sensor(path) for path in sorted(paths)])
 
     def _sensor(self, path: ResourcePath) -> RawResourceSensor:
