@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.auth.models import User
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import Unauthorized
@@ -25,7 +26,7 @@ from custom_components.bc26.coordinator import Bc26Coordinator
 from custom_components.bc26.timing import SessionTiming
 
 from .ha2_fixtures import ENDPOINT, Rig
-from .ha_fixtures import IMEI, module_entry, until
+from .ha_fixtures import IMEI, SLUG, module_entry, until
 
 # ---------------------------------------------------------------------- S1: who may act
 
@@ -45,6 +46,38 @@ async def test_registration_actions_are_for_administrators(
         )
     after = rig.platform.registrations[ENDPOINT]
     assert (after.location, after.updates) == (before.location, before.updates)
+
+
+@pytest.mark.parametrize("button", ["register_again", "update_registration"])
+async def test_registration_buttons_are_for_administrators_too(
+    rig: Rig, hass_admin_user: User, button: str
+) -> None:
+    """A button must not open what its action keeps to administrators.
+
+    A user (not read-only) may press any button: the button itself must refuse.
+    """
+    user = await rig.hass.auth.async_create_user("Guest", group_ids=[GROUP_ID_USER])
+    entity_id = f"button.{SLUG}_{button}"
+    before = rig.platform.registrations[ENDPOINT]
+    with pytest.raises(Unauthorized):
+        await rig.hass.services.async_call(
+            "button",
+            "press",
+            {"entity_id": entity_id},
+            blocking=True,
+            context=Context(user_id=user.id),
+        )
+    after = rig.platform.registrations[ENDPOINT]
+    assert (after.location, after.updates) == (before.location, before.updates)
+    await rig.hass.services.async_call(
+        "button",
+        "press",
+        {"entity_id": entity_id},
+        blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )
+    after = rig.platform.registrations[ENDPOINT]
+    assert (after.location, after.updates) != (before.location, before.updates)
 
 
 async def test_every_user_may_send(rig: Rig, hass_read_only_user: User) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import Unauthorized, UnknownUser
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import Bc26Coordinator
@@ -62,5 +63,16 @@ class RegistrationButton(Bc26Entity, ButtonEntity):
         self._attr_unique_id = f"{data.session.config_entry.unique_id}-{description.key}"
 
     async def async_press(self) -> None:
-        """Run the step; a failure reaches the user as a translated error."""
+        """Run the step; a failure reaches the user as a translated error.
+
+        Administrators only, as for the actions: both disturb the module for everyone.
+        A press without a user (an automation, a script) is the system's, as for actions.
+        """
+        context = self._context
+        if context is not None and context.user_id:
+            user = await self.hass.auth.async_get_user(context.user_id)
+            if user is None:
+                raise UnknownUser(context=context)
+            if not user.is_admin:
+                raise Unauthorized(context=context)
         await self.entity_description.press(self.session)
