@@ -36,7 +36,7 @@ OBSERVE = "+QLWOBSERVE: 0,19,0,0"
 LONG_HORIZON = Timeouts(response=0.2, delete=1.5, final=3.0, open=5.0)
 PROBE_ANSWERS = {
     "AT+CMEE?": "+CMEE: 1",
-    "AT+CFUN?": "+CFUN: 1",
+    "AT+CMEE=?": "+CMEE: (0-2)",
     "AT+CSQ=?": "+CSQ: (0-31,99),(0-7,99)",
     "AT+CEREG=?": "+CEREG: (0,1)",
 }
@@ -759,3 +759,67 @@ async def test_modem_reports_answers_it_cannot_read(module_side: ModuleSide) -> 
         assert isinstance(UnexpectedResponseError("x"), ModemError)
     finally:
         await modem.close()
+
+
+# ---------------------------------------------------------------------- unsolicited lines
+# Field notes: "Other unsolicited lines on the same port: `+CSCON: 0|1`, `+CEREG: <n>`,
+# `+IP: <addr>`, `+CPIN: READY`, `+CFUN: <n>`." The library knows some of them only.
+
+
+@pytest.fixture
+async def modem(module_side: ModuleSide) -> AsyncIterator[Bc26Modem]:
+    """A Bc26Modem on the test's pseudo-terminal."""
+    client = Bc26Modem(module_side.path, timeouts=SHORT)
+    await client.open()
+    yield client
+    await client.close()
+
+
+@pytest.mark.parametrize("during", ["ATI", "AT+CGMR"])
+async def test_an_unknown_unsolicited_line_is_no_part_of_a_bare_text_answer(
+    modem: Bc26Modem, module_side: ModuleSide, during: str
+) -> None:
+    """ATI and AT+CGMR answer in bare text: a `+CSCON: 1` there is the radio's, not theirs.
+
+    Taken into ATI's answer it made the manufacturer `+CSCON: 1` and the model
+    `Quectel_Ltd` (not a BC26); into AT+CGMR's, the firmware.
+    """
+    answers = {
+        "ATI": ("Quectel_Ltd", "Quectel_BC26", "Revision: BC26NBR01A02"),
+        "AT+CGMR": ("Revision: BC26NBR01A02",),
+        "AT+CGSN=1": ("+CGSN: 866971030001361",),
+    }
+    identify = asyncio.create_task(modem.identify())
+    for command, answer in answers.items():
+        assert await module_side.command() == command
+        if command == during:
+            module_side.write(b"\r\n+CSCON: 1\r\n")  # the RRC connection came up meanwhile
+        module_side.answer(*answer)
+    identity = await identify
+    assert (identity.manufacturer, identity.model) == ("Quectel_Ltd", "Quectel_BC26")
+    assert identity.firmware == "BC26NBR01A02"
+
+
+async def test_an_unsolicited_cfun_is_not_taken_for_a_probe_answer(
+    channel: AtChannel, module_side: ModuleSide
+) -> None:
+    """A probe's answer must look like no unsolicited line.
+
+    With AT+CFUN? among the probes, an unsolicited `+CFUN: 1` was taken for its answer,
+    and an earlier command's late OK for its result: the channel believed it was in
+    step, and AT+QLWRD got the first probe's late OK. The read's real answer was
+    dropped, and with it the node the module had removed.
+    """
+    assert await _unanswered(channel, module_side, commands.build_attention()) == "AT"
+    first_probe = await _unanswered(channel, module_side, commands.build_signal())
+    read = _start(channel, commands.build_read(512))
+    second_probe = await module_side.command()
+    assert {first_probe, second_probe} <= PROBE_ANSWERS.keys()
+    module_side.write(b"\r\n+CFUN: 1\r\n")  # the module reports its functionality
+    module_side.answer()  # the first AT's late OK
+    await asyncio.sleep(0.1)  # the module takes its time with the rest
+    module_side.answer(PROBE_ANSWERS[first_probe])
+    module_side.answer(PROBE_ANSWERS[second_probe])
+    assert await module_side.command() == "AT+QLWRD=512"
+    module_side.answer("+QLWRD: 4,0", "AAAA0000")
+    assert (await read).lines == ("+QLWRD: 4,0", "AAAA0000")  # type: ignore[attr-defined]

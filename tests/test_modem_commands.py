@@ -137,6 +137,13 @@ def test_server_host_accepts(host: str) -> None:
     assert validate_server_host(host) == host
 
 
+@pytest.mark.parametrize("host", ["localhost", "lwm2m.example.com", "::1"])
+def test_the_server_command_takes_an_ipv4_address_only(host: str) -> None:
+    """Manual 3.1: `<ip_address>`, "the IoT platform IP address": the host resolves a name."""
+    with pytest.raises(InvalidArgumentError):
+        commands.build_server(host, 5683)
+
+
 @pytest.mark.parametrize("value", [None, 5683.0, b"host"])
 def test_validators_refuse_non_strings(value: object) -> None:
     with pytest.raises(InvalidArgumentError):
@@ -304,12 +311,13 @@ def test_information_line_shapes() -> None:
     assert not read.accepts("AAA")  # half a byte is no data line
     assert not read.accepts("+QLWDATARECV: 19,1,0,2")
     assert commands.build_identity().accepts("anything at all")
+    assert not commands.build_identity().accepts("+CSCON: 1")  # unsolicited, unknown
     assert not commands.build_attention().accepts("+CSQ: 1,1")
     probes = list(commands.SYNC_PROBES)
-    answers = ["+CMEE: 1", "+CFUN: 1", "+CSQ: (0-31,99),(0-7,99)", "+CEREG: (0,1)"]
+    answers = ["+CMEE: 1", "+CMEE: (0-2)", "+CSQ: (0-31,99),(0-7,99)", "+CEREG: (0,1)"]
     for probe, answer in zip(probes, answers, strict=True):
         # each probe takes its own answer and no other probe's, nor a normal answer
         assert [other.accepts(answer) for other in probes] == [other is probe for other in probes]
         assert probe.needs_info
-    for normal in ("+CSQ: 23,0", "+CEREG: 0,1", "+CMEE: (0-2)"):
+    for normal in ("+CSQ: 23,0", "+CEREG: 0,1", "+CFUN: 1"):  # +CFUN: 1 comes unsolicited
         assert not any(probe.accepts(normal) for probe in probes)

@@ -128,7 +128,7 @@ async def _module(side: ModuleSide, script: list[tuple[Exchange, list[bytes]]]) 
         if late:
             assert command in {probe.text for probe in commands.SYNC_PROBES}
             probe = next(probe for probe in commands.SYNC_PROBES if probe.text == command)
-            answer = {"AT+CMEE?": "+CMEE: 1", "AT+CFUN?": "+CFUN: 1"}[probe.text]
+            answer = {"AT+CMEE?": "+CMEE: 1", "AT+CMEE=?": "+CMEE: (0-2)"}[probe.text]
             await _write(side, [*late, f"\r\n{answer}\r\n\r\nOK\r\n".encode()])
             late = []
             command = await side.command()

@@ -66,7 +66,9 @@ class AtCommand:
     """A command line ready for the wire and the shape of its answer.
 
     `info` matches the start of the command's information lines; `free_lines` takes
-    any line that is no URC (ATI, AT+CGMR print bare text). `later` is the kind of
+    any line that is no URC and does not start with `+` (ATI, AT+CGMR print bare
+    text; a `+NAME:` line there is an unsolicited one the library does not know,
+    such as `+CSCON: 1`). `later` is the kind of
     final result that follows OK; `blocked_by` the kind whose pending result must
     come before this command may start (a send waits for the last CON result,
     manual 3.8 note 1). `slow` commands get the longer immediate timeout (AT+QLWDEL).
@@ -90,7 +92,9 @@ class AtCommand:
 
     def accepts(self, line: str) -> bool:
         """Whether `line` (known not to be a URC or a final result) is part of the answer."""
-        return self.free_lines or (self.info is not None and self.info.match(line) is not None)
+        if self.free_lines:
+            return not line.startswith("+")
+        return self.info is not None and self.info.match(line) is not None
 
     @property
     def waits_for(self) -> Later | None:
@@ -289,10 +293,13 @@ def parse_ip_address(lines: Sequence[str]) -> str | None:
 # ---------------------------------------------------------------------- LwM2M (manual 3.x)
 
 
-def build_server(host: str, port: int) -> AtCommand:
-    """AT+QLWSERV="<host>",<port> (3.1)."""
-    host = validate_server_host(host)
-    return AtCommand(f'AT+QLWSERV="{host}",{_check_int(port, "port", 0, 65535)}')
+def build_server(address: str, port: int) -> AtCommand:
+    """AT+QLWSERV="<ip_address>",<port> (3.1): an IPv4 address; the host resolves a name."""
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        raise InvalidArgumentError(f"AT+QLWSERV takes an IPv4 address, not {address!r}") from None
+    return AtCommand(f'AT+QLWSERV="{address}",{_check_int(port, "port", 0, 65535)}')
 
 
 def build_endpoint(name: str) -> AtCommand:
@@ -400,11 +407,12 @@ def build_delete_context() -> AtCommand:
 
 # ---------------------------------------------------------------------- resynchronisation
 
-# Side-effect-free queries with answers no other command of the library produces,
-# each distinct from the others (see channel.py for how they are used).
+# Side-effect-free queries with answers no other command of the library produces and
+# no unsolicited line looks like, each distinct from the others (see channel.py for how
+# they are used). Not AT+CFUN?: its `+CFUN: 1` is also a URC (field notes).
 SYNC_PROBES: tuple[AtCommand, ...] = (
     AtCommand("AT+CMEE?", info=re.compile(r"\+CMEE: ?[0-9]"), needs_info=True),
-    AtCommand("AT+CFUN?", info=re.compile(r"\+CFUN:"), needs_info=True),
+    AtCommand("AT+CMEE=?", info=re.compile(r"\+CMEE: ?\("), needs_info=True),
     AtCommand("AT+CSQ=?", info=re.compile(r"\+CSQ: ?\("), needs_info=True),
     AtCommand("AT+CEREG=?", info=re.compile(r"\+CEREG: ?\("), needs_info=True),
 )

@@ -170,9 +170,9 @@ class Bc26Modem:
         await self._run(commands.build_delete_context())
         self._registered = False
 
-    async def set_server(self, host: str, port: int) -> None:
-        """AT+QLWSERV: the platform's address and UDP port."""
-        await self._run(commands.build_server(host, port))
+    async def set_server(self, address: str, port: int) -> None:
+        """AT+QLWSERV: the platform's IPv4 address (resolve a name first) and UDP port."""
+        await self._run(commands.build_server(address, port))
 
     async def set_endpoint(self, name: str) -> None:
         """AT+QLWCONF: the endpoint name the module registers with."""
