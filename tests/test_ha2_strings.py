@@ -144,8 +144,10 @@ def test_the_repair_fix_flow_has_the_texts_of_the_reconfigure_step() -> None:
     assert step["data_description"] == reconfigure["data_description"]
     assert fix_flow["error"] == STRINGS["config"]["error"]
     assert set(fix_flow["abort"]) == {"wrong_module", "entry_removed"}
-    placeholders = re.findall(r"{(\w+)}", json.dumps(STRINGS["issues"]))
+    placeholders = re.findall(r"{(\w+)}", json.dumps(STRINGS["issues"]["registration_failed"]))
     assert set(placeholders) == {"title"}
+    firmware = re.findall(r"{(\w+)}", json.dumps(STRINGS["issues"]["firmware_lacks_command"]))
+    assert set(firmware) == {"title", "firmware", "command"}
 
 
 def test_binary_sensors_name_their_states() -> None:

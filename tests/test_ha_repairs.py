@@ -19,7 +19,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from bc26sim import ScriptedNetwork
+from bc26sim import Bc26Simulator, ScriptedNetwork
 from custom_components.bc26.const import CONF_SERVER, CONF_SERVER_PORT, DOMAIN
 from custom_components.bc26.coordinator import Bc26Coordinator
 
@@ -139,3 +139,37 @@ async def test_an_entry_deleted_meanwhile_ends_the_fix(
     ended = await _post(client, f"{FIX}/{form['flow_id']}", answer)
     assert ended == {**ended, "type": "abort", "reason": "entry_removed"}
     assert _reconfigure_flows(hass) == []
+
+
+# ---------------------------------------------------------------------- firmware
+# Field notes: "An R01A03 module may refuse AT+QLWCFG, AT+QLWRD and AT+QLWDATASTATUS:
+# say so clearly instead of retrying forever."
+
+
+async def test_a_firmware_without_qlwcfg_is_named_at_the_first_attempt(
+    hass: HomeAssistant,
+    fast_timing: object,
+    config_entry: MockConfigEntry,
+    bc26: Bc26Simulator,
+) -> None:
+    """Not "check the server and the coverage" after three attempts: what is missing."""
+    bc26.refused_commands.add("+QLWCFG")  # as a firmware before R01A05 answers it
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    coordinator: Bc26Coordinator = config_entry.runtime_data.session
+    firmware = f"firmware_lacks_command_{config_entry.entry_id}"
+    await until(lambda: coordinator.registrations.consecutive_failures >= 1)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, firmware)
+    assert issue is not None
+    assert not issue.is_fixable
+    assert issue.translation_placeholders == {
+        "title": config_entry.title,
+        "firmware": coordinator.modem_identity.firmware,
+        "command": "AT+QLWCFG",
+    }
+    await until(lambda: coordinator.registrations.consecutive_failures >= 4)
+    generic = f"registration_failed_{config_entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, generic) is None  # it would mislead
+    bc26.refused_commands.discard("+QLWCFG")  # the firmware was updated
+    await until(lambda: coordinator.registered)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, firmware) is None
+    assert await hass.config_entries.async_unload(config_entry.entry_id)

@@ -19,9 +19,16 @@ from homeassistant.util import dt as dt_util
 
 from .connection import async_resolve
 from .const import CONF_ENDPOINT, CONF_SERVER, CONF_SERVER_PORT, SUBENTRY_OBJECT
-from .modem import Bc26Modem, CommandRejectedError, ConStatus, DataMode, ModemError
+from .modem import (
+    Bc26Modem,
+    CommandRejectedError,
+    ConStatus,
+    DataMode,
+    ModemError,
+    ModemIdentity,
+)
 from .reading import BufferReader
-from .registration import RegistrationLog, RegistrationState
+from .registration import FirmwareLacksCommandError, RegistrationLog, RegistrationState
 from .resources import Resources, ResourceTable, table_from
 from .timing import SessionTiming
 
@@ -50,6 +57,7 @@ class Session(Protocol):
     registrations: RegistrationLog
     server_address: str | None
     con_unresolved: bool
+    modem_identity: ModemIdentity
     generation: int
 
     def modem_session(self) -> AbstractAsyncContextManager[Bc26Modem]:
@@ -95,8 +103,16 @@ class Registrar:
             await modem.set_endpoint(data[CONF_ENDPOINT])
             session.declared = configured_table(session.config_entry)
             await modem.declare(session.declared.objects())
-            await modem.set_data_format(send_hex=True, recv_hex=True)
+            await self._set_data_format(modem)
             await self._register(modem)
+
+    async def _set_data_format(self, modem: Bc26Modem) -> None:
+        """Hex both ways; refused, the firmware predates AT+QLWCFG (field notes: R01A05)."""
+        try:
+            await modem.set_data_format(send_hex=True, recv_hex=True)
+        except CommandRejectedError as err:
+            firmware = self._session.modem_identity.firmware
+            raise FirmwareLacksCommandError("AT+QLWCFG", firmware) from err
 
     async def deregister(self, modem: Bc26Modem) -> None:
         """AT+QLWCLOSE, waiting at most `deregister_wait`; a refusal: not registered."""

@@ -1,8 +1,9 @@
 """Where the registration stands and what became of the attempts: recoveries, the issue.
 
 The session reports each attempt and each recovery here; diagnostics and the
-registration state sensor read it, and the repair issue follows it: raised after
-`failures_before_issue` failures in a row, gone with the next success.
+registration state sensor read it, and the repair issues follow it: "cannot register"
+raised after `failures_before_issue` failures in a row, "firmware lacks a command"
+at once (no other check helps), both gone with the next success.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+from .modem import ModemError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +47,15 @@ class Recovery(enum.StrEnum):
     PLATFORM_FORGOT = "platform_forgot"  # UPDATE FAIL
     MODULE_SILENT = "module_silent"  # several polls or reads in a row unanswered
     OBSERVATION_ENDED = "observation_ended"  # the module dropped an observer that did not ACK
+
+
+class FirmwareLacksCommandError(ModemError):
+    """The module refused a command registering needs: its firmware predates it."""
+
+    def __init__(self, command: str, firmware: str) -> None:
+        self.command = command
+        self.firmware = firmware
+        super().__init__(f"firmware {firmware} refused {command}")
 
 
 _RECOVERY_TEXT = {
@@ -86,6 +97,11 @@ class RegistrationLog:
         """The repair issue raised when registration keeps failing."""
         return f"registration_failed_{self.entry.entry_id}"
 
+    @property
+    def firmware_issue_id(self) -> str:
+        """The repair issue raised when the firmware lacks a command registering needs."""
+        return f"firmware_lacks_command_{self.entry.entry_id}"
+
     def attempted(self, started: datetime, mode: str, err: Exception | None) -> None:
         """An attempt ended: registered (`err` None) or not."""
         if err is None:
@@ -102,7 +118,9 @@ class RegistrationLog:
             )
         self.consecutive_failures += 1
         _LOGGER.debug("Registration attempt %d failed: %s", self.consecutive_failures, err)
-        if self.consecutive_failures == self.failures_before_issue:
+        if isinstance(err, FirmwareLacksCommandError):
+            self._firmware_issue(err)
+        elif self.consecutive_failures == self.failures_before_issue:
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
@@ -114,10 +132,30 @@ class RegistrationLog:
                 translation_placeholders={"title": self.entry.title},
             )
 
+    def _firmware_issue(self, err: FirmwareLacksCommandError) -> None:
+        """Said at once: checking the server or the coverage would not help."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.firmware_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="firmware_lacks_command",
+            translation_placeholders={
+                "title": self.entry.title,
+                "firmware": err.firmware,
+                "command": err.command,
+            },
+        )
+
     def succeeded(self) -> None:
         """Registered: no failures in a row, no issue."""
         self.consecutive_failures = 0
+        self._delete_issues()
+
+    def _delete_issues(self) -> None:
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        ir.async_delete_issue(self.hass, DOMAIN, self.firmware_issue_id)
 
     def recovered(self, reason: Recovery) -> None:
         """The session registers again by itself: one log line, counted."""
@@ -127,5 +165,5 @@ class RegistrationLog:
         self.last_recovery_at = dt_util.utcnow()
 
     def closed(self) -> None:
-        """The entry no longer runs a session: whatever the issue said is no longer known."""
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        """The entry no longer runs a session: whatever the issues said is no longer known."""
+        self._delete_issues()
