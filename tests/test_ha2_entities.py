@@ -689,3 +689,52 @@ async def test_an_entity_whose_state_write_fails_never_stops_the_session(
         record.name == "custom_components.bc26.session_state" and record.exc_info
         for record in caplog.records
     )
+
+
+async def test_an_oversized_integer_from_a_numeric_template_is_a_clean_failure(
+    rig: Rig, hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A counter decoded from the frame's hex, and a frame longer than expected.
+
+    120 bytes make an integer of 289 digits: a finite float, but a state of 289
+    characters, which Home Assistant refused with a traceback at every such payload.
+    """
+    counter = await _add_decoded(
+        hass,
+        rig.entry.entry_id,
+        _sensor_data("Counter", "{{ value_hex | int(base=16) }}", state_class="total_increasing"),
+    )
+    await _written(rig, bytes.fromhex("00000102"))
+    await until(lambda: _state(hass, "sensor", counter).state == "258")
+    caplog.clear()
+    long_frame = bytes(range(1, 121))  # what the platform wrote to the wrong resource
+    await _written(rig, long_frame)
+    await _written(rig, long_frame[::-1])
+    await until(lambda: _state(hass, "sensor", counter).state == STATE_UNAVAILABLE)
+    await hass.async_block_till_done()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # one for the run of failures
+    assert "more digits than a state holds" in warnings[0]
+
+
+async def test_a_decoded_text_with_a_nul_is_a_clean_failure(
+    rig: Rig, hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A C string ("ON" and its NUL) decoded with `{{ value }}`: the NUL is refused.
+
+    Shown, it looked like ON and no `== 'ON'` matched it, and a PostgreSQL recorder
+    cannot store it (Home Assistant strips NULs from attributes only). The warning
+    says how to drop it, and that template works.
+    """
+    data = _sensor_data("Command", "{{ value }}")
+    command = await _add_decoded(hass, rig.entry.entry_id, data)
+    await _written(rig, b"ON\x00")
+    await until(lambda: _state(hass, "sensor", command).state == STATE_UNAVAILABLE)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "NUL" in warning
+    fixed = await _add_decoded(
+        hass, rig.entry.entry_id, _sensor_data("Fixed", "{{ value | replace('\\x00', '') }}")
+    )
+    await _written(rig, b"ON\x00")
+    await until(lambda: _state(hass, "sensor", fixed).state == "ON")

@@ -355,9 +355,16 @@ class DecodedResourceSensor(Bc26Entity, RestoreSensor):
             text = str(value)
             if len(text) > MAX_STATE_LENGTH:
                 raise _RenderError(f"result is longer than {MAX_STATE_LENGTH} characters")
+            if "\x00" in text:  # a C string's end: invisible, and no recorder stores it
+                raise _RenderError(
+                    "result holds a NUL character; drop it in the template: "
+                    "{{ value | replace('\\x00', '') }}"
+                )
             return text
         if (number := _finite_number(value)) is None:
             raise _RenderError(f"result {value!r} is not a number")
+        if isinstance(number, int) and len(str(number)) > MAX_STATE_LENGTH:
+            raise _RenderError(f"result has more digits than a state holds ({MAX_STATE_LENGTH})")
         return number
 
 
