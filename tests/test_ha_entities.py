@@ -6,7 +6,9 @@ snapshots read the same on every Home Assistant version.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+import dataclasses
 from enum import StrEnum
 import json
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -25,8 +28,9 @@ from syrupy.filters import props
 from bc26sim import Bc26Simulator, ScriptedNetwork
 from custom_components.bc26.const import DOMAIN, SUBENTRY_OBJECT
 from custom_components.bc26.coordinator import Bc26Coordinator
+from custom_components.bc26.timing import Backoff
 
-from .ha_fixtures import IMEI, SLUG, module_entry, until
+from .ha_fixtures import FAST_TIMING, IMEI, SLUG, module_entry, until
 
 
 def _value(member: StrEnum | str | None) -> str | None:
@@ -184,3 +188,29 @@ async def test_the_raw_sensor_of_a_path_no_longer_declared_leaves_the_registry(
     await until(lambda: session.registered)
     assert entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id) is None
     assert hass.states.get(entity_id) is None
+
+
+SLOW_RETRY = dataclasses.replace(FAST_TIMING, registration=Backoff(first=30.0, maximum=30.0))
+
+
+@pytest.mark.parametrize("session_timing", [SLOW_RETRY], ids=["retry_30s"])
+async def test_the_link_poll_while_waiting_to_retry_keeps_the_back_off(
+    hass: HomeAssistant,
+    fast_timing: object,
+    config_entry: MockConfigEntry,
+    bc26: Bc26Simulator,
+    scripted_network: ScriptedNetwork,
+) -> None:
+    """An answer the link's parsers cannot read must not end the wait before registering.
+
+    It did: the attempts followed one another at once (35 in 2 s) instead of 30 s apart.
+    """
+    scripted_network.register_result = False  # CONNECT FAIL: the module cannot register
+    bc26.network_registration = 8  # "+CEREG: 0,8": a <stat> the library does not know
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    coordinator: Bc26Coordinator = config_entry.runtime_data.session
+    await until(lambda: coordinator.registrations.consecutive_failures >= 1)
+    await asyncio.sleep(2.0)  # the back-off asks for 30 s
+    attempts = sum(command.startswith("AT+QLWOPEN") for command in bc26.commands)
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    assert attempts == 1

@@ -25,6 +25,7 @@ from .modem import (
     ModemError,
     ModemRebootedError,
     ModemTimeoutError,
+    PortError,
 )
 from .reading import BufferReader
 from .registration import Recovery
@@ -103,7 +104,10 @@ class LinkPoller:
         try:
             async with session.modem_session() as modem:
                 session.link = await modem.status()
-        except (ModemTimeoutError, ModemRebootedError):
+        except PortError:
+            raise  # the port went: that ends the wait
+        except ModemError as err:  # silence, a restart, an answer no parser reads
+            _LOGGER.debug("No link status while not registered: %s", err)
             session.link = LinkStatus()
         session.async_notify()
         return option_interval(session.config_entry, CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
