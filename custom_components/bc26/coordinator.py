@@ -227,6 +227,7 @@ class Bc26Coordinator(SessionState):
                 if not self.connected:
                     await self._async_reconnect()
                 await self._async_register_until_done()
+                unexpected = 0  # registered: a later bug starts its back-off afresh
                 await self._async_serve()
             except PortError as err:
                 if self.connected:
