@@ -73,6 +73,7 @@ async def test_send_text_a_template_renders_with_a_lone_surrogate_is_refused(
     with pytest.raises(ServiceValidationError) as caught:
         await _send(rig, data=data)
     assert caught.value.translation_domain == DOMAIN
+    assert caught.value.translation_key == "invalid_text"
     assert _sends(rig) == []
 
 
@@ -146,7 +147,8 @@ async def test_object_reconfigure_cannot_undeclare_a_resource_an_entity_is_repor
         "5700 undeclared while an entity is still reported on 3303/0/5700: "
         f"{rig.entry.subentries[object_id].data}"
     )
-    assert result["errors"]
+    assert result["errors"] == {"base": "still_reported"}
+    assert result["description_placeholders"] == {"entity": SENSOR, "path": "3303/0/5700"}
 
 
 # ---------------------------------------------------------------------- report flow
