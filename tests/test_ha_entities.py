@@ -214,3 +214,25 @@ async def test_the_link_poll_while_waiting_to_retry_keeps_the_back_off(
     attempts = sum(command.startswith("AT+QLWOPEN") for command in bc26.commands)
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     assert attempts == 1
+
+
+async def test_a_network_state_beyond_the_manual_leaves_that_sensor_unknown(
+    hass: HomeAssistant,
+    fast_timing: object,
+    config_entry: MockConfigEntry,
+    bc26: Bc26Simulator,
+) -> None:
+    """`+CEREG: 0,8` (3GPP: emergency services only) is no <stat> the manual lists.
+
+    The link poll failed as a whole and the session registered again, over and over
+    (36 registrations in 2 s); now only that field is unknown.
+    """
+    bc26.network_registration = 8
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    coordinator: Bc26Coordinator = config_entry.runtime_data.session
+    await until(lambda: coordinator.link.signal_dbm == -67)  # the poll went through
+    assert coordinator.registered
+    assert sum(command.startswith("AT+QLWOPEN") for command in bc26.commands) == 1
+    assert hass.states.get(f"sensor.{SLUG}_network_registration").state == "unknown"
+    assert hass.states.get(f"sensor.{SLUG}_signal_strength").state == "-67"
+    assert await hass.config_entries.async_unload(config_entry.entry_id)

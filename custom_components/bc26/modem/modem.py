@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+import logging
 
 from . import commands
 from .channel import AtChannel, Begun, LostCallback, Response, UrcCallback
@@ -17,6 +18,7 @@ from .errors import (
     NoResponseError,
     RegistrationError,
     SendFailedError,
+    UnexpectedResponseError,
 )
 from .models import (
     BufferRead,
@@ -32,6 +34,8 @@ from .models import (
     TranscriptLine,
 )
 from .urc import ModemRebooted, UrcEvent
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class FinalResult:
@@ -346,15 +350,15 @@ class Bc26Modem:
     async def status(self) -> LinkStatus:
         """Signal, network registration, IP address and the last CON status, in one go.
 
-        A query the module refuses (older firmware lacks some) leaves its field None;
-        silence raises as every call does.
+        A query the module refuses (older firmware lacks some) or answers in a way no
+        parser reads leaves its field None; silence raises as every call does.
         """
-        signal = await _refused_as_none(self.signal())
+        signal = await _unknown_as_none(self.signal())
         return LinkStatus(
             signal_dbm=signal.rssi_dbm if signal is not None else None,
-            network=await _refused_as_none(self.network_registration()),
-            ip_address=await _refused_as_none(self.ip_address()),
-            con_status=await _refused_as_none(self.con_status()),
+            network=await _unknown_as_none(self.network_registration()),
+            ip_address=await _unknown_as_none(self.ip_address()),
+            con_status=await _unknown_as_none(self.con_status()),
         )
 
 
@@ -392,8 +396,14 @@ async def _stopped_between_reads(drain: asyncio.Task[None], state: _Draining) ->
     raise cancelled
 
 
-async def _refused_as_none[T](query: Awaitable[T]) -> T | None:
+async def _unknown_as_none[T](query: Awaitable[T]) -> T | None:
+    """The answer, or None when the module refuses the query or answers what no parser reads.
+
+    A field of the link is then unknown: `+CEREG: 0,8` (emergency services only, a
+    <stat> beyond the manual's) must not fail the whole poll.
+    """
     try:
         return await query
-    except CommandRejectedError:
+    except (CommandRejectedError, UnexpectedResponseError) as err:
+        _LOGGER.debug("Link field unknown: %s", err)
         return None
