@@ -57,25 +57,22 @@ async def test_registration_buttons_are_for_administrators_too(
     A user (not read-only) may press any button: the button itself must refuse.
     """
     user = await rig.hass.auth.async_create_user("Guest", group_ids=[GROUP_ID_USER])
-    entity_id = f"button.{SLUG}_{button}"
-    before = rig.platform.registrations[ENDPOINT]
-    with pytest.raises(Unauthorized):
+
+    async def press(by: User) -> None:
         await rig.hass.services.async_call(
             "button",
             "press",
-            {"entity_id": entity_id},
+            {"entity_id": f"button.{SLUG}_{button}"},
             blocking=True,
-            context=Context(user_id=user.id),
+            context=Context(user_id=by.id),
         )
+
+    before = rig.platform.registrations[ENDPOINT]
+    with pytest.raises(Unauthorized):
+        await press(user)
     after = rig.platform.registrations[ENDPOINT]
     assert (after.location, after.updates) == (before.location, before.updates)
-    await rig.hass.services.async_call(
-        "button",
-        "press",
-        {"entity_id": entity_id},
-        blocking=True,
-        context=Context(user_id=hass_admin_user.id),
-    )
+    await press(hass_admin_user)
     after = rig.platform.registrations[ENDPOINT]
     assert (after.location, after.updates) != (before.location, before.updates)
 
