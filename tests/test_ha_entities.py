@@ -30,7 +30,7 @@ from custom_components.bc26.const import DOMAIN, SUBENTRY_OBJECT
 from custom_components.bc26.coordinator import Bc26Coordinator
 from custom_components.bc26.timing import Backoff
 
-from .ha_fixtures import FAST_TIMING, IMEI, SLUG, module_entry, until
+from .ha_fixtures import FAST_TIMING, IMEI, SLUG, TIME_SCALE, module_entry, until
 
 
 def _value(member: StrEnum | str | None) -> str | None:
@@ -236,3 +236,25 @@ async def test_a_network_state_beyond_the_manual_leaves_that_sensor_unknown(
     assert hass.states.get(f"sensor.{SLUG}_network_registration").state == "unknown"
     assert hass.states.get(f"sensor.{SLUG}_signal_strength").state == "-67"
     assert await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_diagnostics_redact_a_serial_servers_address(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, fast_timing: object
+) -> None:
+    """`socket://192.168.1.20:4000` is a LAN address, as the server's is: redacted too."""
+    simulator = Bc26Simulator(
+        imei=IMEI, time_scale=TIME_SCALE, network=ScriptedNetwork(time_scale=TIME_SCALE)
+    )
+    port = await simulator.start_tcp("127.0.0.1", 0)
+    try:
+        entry = module_entry(f"socket://127.0.0.1:{port}", server="localhost")
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await until(lambda: entry.runtime_data.session.registered)
+        diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        assert diagnostics["entry"]["data"]["port"] == f"socket:**REDACTED**:{port}"
+        assert "127.0.0.1" not in json.dumps(diagnostics)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await simulator.stop()

@@ -2,9 +2,10 @@
 
 Nothing in the download identifies the module, its owner or what it carries: the
 IMEI, the endpoint name, the configured and the resolved server, the module's IP
-address and every payload are redacted. Payloads and addresses are found by the
-shape of the lines that carry them; names are then replaced token by token (the
-characters AT lines separate fields with), not as substrings: an endpoint named `2`
+address, a serial server's address (`socket://…`) and every payload are redacted.
+Payloads and addresses are found by the shape of the lines that carry them; names are
+then replaced token by token (the characters AT lines separate fields with), not as
+substrings: an endpoint named `2`
 must not turn `+CSQ: 23,0` into nonsense. A name that holds such a character itself
 (an endpoint `urn:dev:ops:meter-42`, as LwM2M recommends) is no single token, and is
 replaced wherever it occurs.
@@ -16,12 +17,13 @@ from dataclasses import asdict
 import enum
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_ENDPOINT, CONF_SERVER
+from .const import CONF_ENDPOINT, CONF_PORT, CONF_SERVER
 from .coordinator import Bc26Coordinator
 from .data import Bc26ConfigEntry
 from .forwarding import Forwarder
@@ -60,13 +62,16 @@ async def async_get_config_entry_diagnostics(
             entry.data[CONF_ENDPOINT],
             coordinator.server_address,
             coordinator.link.ip_address,
+            _serial_server(entry.data[CONF_PORT]),
         )
         if secret
     }
+    data = async_redact_data(dict(entry.data), TO_REDACT)
+    data[CONF_PORT] = redact_tokens(str(data[CONF_PORT]), secrets)
     session = async_redact_data(session_diagnostics(coordinator), TO_REDACT)
     return {
         "entry": {
-            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "data": data,
             "options": dict(entry.options),
         },
         "modem": async_redact_data(asdict(identity), TO_REDACT),
@@ -77,6 +82,18 @@ async def async_get_config_entry_diagnostics(
             redact_line(line, secrets) for line in coordinator.transcript[-TRANSCRIPT_LINES:]
         ],
     }
+
+
+def _serial_server(port: str) -> str | None:
+    """`//192.168.1.20` of `socket://192.168.1.20:4000`: a serial server's LAN address.
+
+    With its slashes, so that it is one field of an AT line's or an error's text.
+    """
+    if "://" not in port:
+        return None  # a device path: nothing to hide
+    netloc = urlsplit(port).netloc  # [user@]host[:port]
+    host = netloc if netloc.endswith("]") or ":" not in netloc else netloc.rpartition(":")[0]
+    return f"//{host}" if host else None
 
 
 def _outbox(forwarder: Forwarder) -> dict[str, Any]:
