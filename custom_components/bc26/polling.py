@@ -76,7 +76,7 @@ class LinkPoller:
     async def poll(self) -> float:
         """The link and the last CON status; the delay to the next poll (sooner after silence)."""
         session = self._session
-        interval = option_interval(session.config_entry, CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
+        interval = self._interval
         try:
             async with session.modem_session() as modem:
                 link = await modem.status()
@@ -110,7 +110,14 @@ class LinkPoller:
             _LOGGER.debug("No link status while not registered: %s", err)
             session.link = LinkStatus()
         session.async_notify()
-        return option_interval(session.config_entry, CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
+        return self._interval
+
+    @property
+    def _interval(self) -> float:
+        """The poll interval option, in seconds."""
+        return option_interval(
+            self._session.config_entry, CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL
+        )
 
     async def drain(self) -> float:
         """Read what the module announced; the delay before trying again (0: all read)."""
